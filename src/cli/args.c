@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: MIT
+/* `skiff run` options → struct vm_config, with errors that name the flag. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "vmm/exitcode.h"
+#include "vmm/memory.h"
+
+#define DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
+#define DEFAULT_SHUTDOWN_TIMEOUT 30
+
+static const char run_usage[] =
+"usage: skiff run [OPTIONS] [-- COMMAND...]\n"
+"\n"
+"Boot a guest and run it until it powers off. With no --kernel, boots the\n"
+"default Linux guest built by `make guest`; COMMAND, if given, runs in that\n"
+"guest instead of a shell, and the guest powers off when it ends.\n"
+"\n"
+"  --kernel FILE          bzImage, vmlinux ELF or PVH ELF kernel\n"
+"  --initrd FILE          initial ramdisk (PVH: module 0)\n"
+"  --cmdline STR          kernel command line (default: \"" DEFAULT_CMDLINE "\")\n"
+"  --cpus N               vCPUs, 1-64 (default 1)\n"
+"  --memory SIZE          guest RAM, K/M/G suffix (default 256M)\n"
+"  --name NAME            VM name shown by ps/top (default vm<pid>)\n"
+"  --on-reboot exit|restart  what a guest reboot does (default exit, status 4)\n"
+"  --shutdown-timeout SEC  after SIGTERM/SIGINT, seconds the guest gets to\n"
+"                         power off before a hard stop (default 30)\n"
+"  --debug-exit           port 0xf4 ends the VM with status (value << 1) | 1\n"
+"  -v, --verbose          say what skiff does (boot path, work-arounds)\n"
+"  -h, --help             this help\n"
+"\n"
+"Console: the guest's serial port is on stdin/stdout. Ctrl-A x quits,\n"
+"Ctrl-A Ctrl-A sends Ctrl-A.\n"
+"Exit status: 0 guest powered off, 2 bad option or input file, 4 guest\n"
+"rebooted, 6 guest crashed (triple fault, unhandled exit), 8 stopped by\n"
+"Ctrl-A x or the shutdown timeout, 10 host error (KVM), odd values from\n"
+"the debug-exit port.\n";
+
+enum {
+	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY,
+	OPT_NAME, OPT_ON_REBOOT, OPT_SHUTDOWN_TIMEOUT, OPT_DEBUG_EXIT,
+};
+
+static const struct option run_options[] = {
+	{ "kernel", required_argument, NULL, OPT_KERNEL },
+	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "memory", required_argument, NULL, OPT_MEMORY },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "on-reboot", required_argument, NULL, OPT_ON_REBOOT },
+	{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
+	{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "skiff run: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'skiff run --help'.\n");
+	return EXIT_USAGE;
+}
+
+static int parse_uint(const char *s, unsigned long min, unsigned long max,
+		      unsigned long *out)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	if (errno || *end || *out < min || *out > max)
+		return -EINVAL;
+	return 0;
+}
+
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n >= sizeof(((struct vm_config *)0)->name))
+		return false;
+	for (; *s; s++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "0123456789._-", *s))
+			return false;
+	return true;
+}
+
+char *cli_default_guest_dir(void)
+{
+	const char *base = getenv("SKIFF_CACHE");
+	const char *xdg = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+	char *out;
+
+	if (!home || !*home) {
+		struct passwd *pw = getpwuid(getuid());
+
+		home = pw ? pw->pw_dir : "/";
+	}
+	if (base && *base)
+		return asprintf(&out, "%s/guest/current", base) < 0 ? NULL : out;
+	if (xdg && *xdg)
+		return asprintf(&out, "%s/skiff/guest/current", xdg) < 0 ? NULL : out;
+	return asprintf(&out, "%s/.cache/skiff/guest/current", home) < 0 ? NULL : out;
+}
+
+/* A file the user named must exist and be a regular file. */
+static int check_input_file(const char *flag, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return usage_error("%s: %s: %s", flag, path, strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		return usage_error("%s: %s: is a directory", flag, path);
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return usage_error("%s: %s: not a regular file", flag, path);
+	if (access(path, R_OK) < 0)
+		return usage_error("%s: %s: %s", flag, path, strerror(errno));
+	return 0;
+}
+
+static int use_default_guest(struct vm_config *cfg)
+{
+	char *dir = cli_default_guest_dir();
+	int ret = 0;
+
+	if (!dir)
+		return EXIT_HOST_ERROR;
+	if (asprintf(&cfg->kernel_path, "%s/vmlinux", dir) < 0 ||
+	    asprintf(&cfg->initrd_path, "%s/initramfs.cpio", dir) < 0)
+		ret = EXIT_HOST_ERROR;
+	else if (access(cfg->kernel_path, R_OK) < 0 ||
+		 access(cfg->initrd_path, R_OK) < 0)
+		ret = usage_error("no --kernel given and the default guest is not "
+				  "built in %s: run `make guest` first", dir);
+	free(dir);
+	return ret;
+}
+
+/* Append the guest command as one quoted init argument after " -- ". */
+static int append_guest_command(struct vm_config *cfg, int argc, char **argv)
+{
+	size_t len = strlen(cfg->cmdline) + 8;
+	char *out;
+	int i;
+
+	if (strstr(cfg->cmdline, " -- ") || !strncmp(cfg->cmdline, "-- ", 3))
+		return usage_error("COMMAND: --cmdline already has init arguments "
+				   "after --; give the command in one place");
+	for (i = 0; i < argc; i++) {
+		if (strchr(argv[i], '"'))
+			return usage_error("COMMAND: '%s': double quotes cannot be "
+					   "passed on a kernel command line", argv[i]);
+		len += strlen(argv[i]) + 1;
+	}
+	out = malloc(len);
+	if (!out)
+		return EXIT_HOST_ERROR;
+	strcpy(out, cfg->cmdline);
+	strcat(out, " -- \"");
+	for (i = 0; i < argc; i++) {
+		if (i)
+			strcat(out, " ");
+		strcat(out, argv[i]);
+	}
+	strcat(out, "\"");
+	free(cfg->cmdline);
+	cfg->cmdline = out;
+	return 0;
+}
+
+static int parse_one(int opt, const char *arg, struct vm_config *cfg)
+{
+	unsigned long v;
+	int ret;
+
+	switch (opt) {
+	case OPT_KERNEL:
+		free(cfg->kernel_path);
+		cfg->kernel_path = strdup(arg);
+		return 0;
+	case OPT_INITRD:
+		free(cfg->initrd_path);
+		cfg->initrd_path = strdup(arg);
+		return 0;
+	case OPT_CMDLINE:
+		free(cfg->cmdline);
+		cfg->cmdline = strdup(arg);
+		return 0;
+	case OPT_CPUS:
+		if (parse_uint(arg, 1, VM_MAX_CPUS, &v))
+			return usage_error("--cpus: '%s' is not a number from 1 to %d",
+					   arg, VM_MAX_CPUS);
+		cfg->cpus = v;
+		return 0;
+	case OPT_MEMORY:
+		ret = parse_size(arg, &cfg->mem_size);
+		if (ret)
+			return usage_error("--memory: '%s' is not a size (like 256M or 2G)", arg);
+		if (cfg->mem_size < VM_MIN_MEM || cfg->mem_size > VM_MAX_MEM)
+			return usage_error("--memory: '%s' is outside 16M to 1T", arg);
+		if (cfg->mem_size & 0xfff)
+			return usage_error("--memory: '%s' is not a multiple of 4 KiB", arg);
+		return 0;
+	case OPT_NAME:
+		if (!valid_name(arg))
+			return usage_error("--name: '%s': use 1-63 letters, digits, '.', '_' or '-'", arg);
+		snprintf(cfg->name, sizeof(cfg->name), "%s", arg);
+		return 0;
+	case OPT_ON_REBOOT:
+		if (!strcmp(arg, "exit"))
+			cfg->on_reboot = ON_REBOOT_EXIT;
+		else if (!strcmp(arg, "restart"))
+			cfg->on_reboot = ON_REBOOT_RESTART;
+		else
+			return usage_error("--on-reboot: '%s' is not 'exit' or 'restart'", arg);
+		return 0;
+	case OPT_SHUTDOWN_TIMEOUT:
+		if (parse_uint(arg, 0, 86400, &v))
+			return usage_error("--shutdown-timeout: '%s' is not a number of "
+					   "seconds from 0 to 86400", arg);
+		cfg->shutdown_timeout = v;
+		return 0;
+	case OPT_DEBUG_EXIT:
+		cfg->debug_exit = true;
+		return 0;
+	case 'v':
+		cfg->verbose = true;
+		return 0;
+	}
+	return EXIT_USAGE;
+}
+
+static void config_defaults(struct vm_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->name, sizeof(cfg->name), "vm%d", (int)getpid());
+	cfg->mem_size = 256ULL << 20;
+	cfg->cpus = 1;
+	cfg->shutdown_timeout = DEFAULT_SHUTDOWN_TIMEOUT;
+	cfg->on_reboot = ON_REBOOT_EXIT;
+}
+
+int cli_parse_run(int argc, char **argv, struct vm_config *cfg, bool *done)
+{
+	int opt, ret;
+
+	config_defaults(cfg);
+	*done = false;
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "+vh", run_options, NULL)) != -1) {
+		if (opt == 'h') {
+			fputs(run_usage, stdout);
+			*done = true;
+			return 0;
+		}
+		if (opt == '?') {
+			if (optopt)
+				return usage_error("option '-%c' is unknown or needs a value", optopt);
+			return usage_error("option '%s' is unknown or needs a value",
+					   argv[optind - 1]);
+		}
+		ret = parse_one(opt, optarg, cfg);
+		if (ret)
+			return ret;
+	}
+	if (optind < argc && strcmp(argv[optind - 1], "--"))
+		return usage_error("unexpected argument '%s' (a guest command goes after --)",
+				   argv[optind]);
+	if (!cfg->kernel_path) {
+		if (cfg->initrd_path)
+			return usage_error("--initrd: needs --kernel too");
+		ret = use_default_guest(cfg);
+		if (ret)
+			return ret;
+	}
+	ret = check_input_file("--kernel", cfg->kernel_path);
+	if (!ret && cfg->initrd_path)
+		ret = check_input_file("--initrd", cfg->initrd_path);
+	if (ret)
+		return ret;
+	if (!cfg->cmdline)
+		cfg->cmdline = strdup(DEFAULT_CMDLINE);
+	if (optind < argc)
+		return append_guest_command(cfg, argc - optind, argv + optind);
+	return 0;
+}
+
+void cli_config_free(struct vm_config *cfg)
+{
+	free(cfg->kernel_path);
+	free(cfg->initrd_path);
+	free(cfg->cmdline);
+	memset(cfg, 0, sizeof(*cfg));
+}

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* What the user asked for: built by the CLI (and later the API), read by the VM. */
+#ifndef SKIFF_VMM_CONFIG_H
+#define SKIFF_VMM_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum on_reboot {
+	ON_REBOOT_EXIT,
+	ON_REBOOT_RESTART,
+};
+
+#define VM_MAX_CPUS 64
+#define VM_MIN_MEM (16ULL << 20)
+#define VM_MAX_MEM (1ULL << 40)
+
+struct vm_config {
+	char name[64];
+	char *kernel_path;
+	char *initrd_path;		/* NULL: none */
+	char *cmdline;			/* as given, before host work-arounds */
+	uint64_t mem_size;
+	unsigned int cpus;
+	bool debug_exit;
+	bool verbose;
+	enum on_reboot on_reboot;
+	unsigned int shutdown_timeout;	/* seconds from SIGTERM to hard stop */
+};
+
+#endif

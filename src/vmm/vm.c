@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: MIT
+/* The VM object: creation, devices, interrupts, lifecycle. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "arch/x86/acpi.h"
+#include "arch/x86/boot.h"
+#include "arch/x86/cpuid.h"
+#include "devices/device.h"
+#include "vmm/pvm.h"
+#include "vmm/vcpu.h"
+#include "vmm/vm.h"
+
+static void vm_vlog(const char *prefix, const struct vm *vm, const char *fmt,
+		    va_list ap)
+{
+	char buf[1024];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	fprintf(stderr, "skiff%s%s: %s%s\n", vm && vm->cfg ? " " : "",
+		vm && vm->cfg ? vm->cfg->name : "", prefix, buf);
+}
+
+void vm_log(const struct vm *vm, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!vm->cfg || !vm->cfg->verbose)
+		return;
+	va_start(ap, fmt);
+	vm_vlog("", vm, fmt, ap);
+	va_end(ap);
+}
+
+void vm_err(const struct vm *vm, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vm_vlog("error: ", vm, fmt, ap);
+	va_end(ap);
+}
+
+static int kvm_irq_line(struct vm *vm, unsigned int gsi, int level)
+{
+	struct kvm_irq_level irq = { .irq = gsi, .level = level };
+
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+		return -errno;
+	return 0;
+}
+
+void vm_init_bare(struct vm *vm, const struct vm_config *cfg)
+{
+	vm->cfg = cfg;
+	vm->kvm_fd = -1;
+	vm->vm_fd = -1;
+	vm->stop_efd = -1;
+	vm->console_out_fd = STDOUT_FILENO;
+	vm->irq_line = kvm_irq_line;
+	bus_init(&vm->pio, "pio");
+	bus_init(&vm->mmio, "mmio");
+	pthread_mutex_init(&vm->stop_lock, NULL);
+	atomic_init(&vm->stopping, false);
+}
+
+int vm_irq_line(struct vm *vm, unsigned int gsi, int level)
+{
+	return vm->irq_line(vm, gsi, level);
+}
+
+int vm_add_device(struct vm *vm, const char *name, void *state,
+		  void (*destroy)(void *state))
+{
+	struct vm_device *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return -ENOMEM;
+	d->name = name;
+	d->state = state;
+	d->destroy = destroy;
+	d->next = vm->devices;
+	vm->devices = d;
+	return 0;
+}
+
+int vm_add_acpi_dev(struct vm *vm, const struct acpi_dev_desc *desc)
+{
+	if (vm->nr_acpi_devs >= VM_MAX_ACPI_DEVS)
+		return -ENOSPC;
+	vm->acpi_devs[vm->nr_acpi_devs++] = *desc;
+	return 0;
+}
+
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status)
+{
+	uint64_t one = 1;
+	unsigned int i;
+
+	pthread_mutex_lock(&vm->stop_lock);
+	if (vm->stop_reason == VM_RUNNING) {
+		vm->stop_reason = reason;
+		vm->stop_status = status;
+	}
+	pthread_mutex_unlock(&vm->stop_lock);
+	atomic_store(&vm->stopping, true);
+	for (i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	if (vm->stop_efd >= 0 && write(vm->stop_efd, &one, sizeof(one)) < 0)
+		return;	/* counter overflow only: a wakeup is pending anyway */
+}
+
+static void vm_destroy_devices(struct vm *vm)
+{
+	while (vm->devices) {
+		struct vm_device *d = vm->devices;
+
+		vm->devices = d->next;
+		if (d->destroy)
+			d->destroy(d->state);
+		free(d);
+	}
+}
+
+static int cmp_device_order(const void *a, const void *b)
+{
+	const struct device_type *da = *(const struct device_type *const *)a;
+	const struct device_type *db = *(const struct device_type *const *)b;
+
+	if (da->order != db->order)
+		return da->order < db->order ? -1 : 1;
+	return strcmp(da->name, db->name);
+}
+
+static int vm_create_devices(struct vm *vm)
+{
+	size_t n = __stop_skiff_devices - __start_skiff_devices;
+	const struct device_type **types;
+	size_t i;
+	int ret = 0;
+
+	types = calloc(n ? n : 1, sizeof(*types));
+	if (!types)
+		return -ENOMEM;
+	memcpy(types, __start_skiff_devices, n * sizeof(*types));
+	qsort(types, n, sizeof(*types), cmp_device_order);
+	for (i = 0; i < n && !ret; i++) {
+		ret = types[i]->create(vm);
+		if (ret)
+			vm_err(vm, "device %s: %s", types[i]->name, strerror(-ret));
+	}
+	free(types);
+	return ret;
+}
+
+static int kvm_open(struct vm *vm)
+{
+	int version;
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		int err = errno;
+
+		vm_err(vm, "cannot open /dev/kvm: %s%s", strerror(err),
+		       err == ENOENT ? " (is the kvm module loaded?)" :
+		       err == EACCES ? " (add yourself to the kvm group)" : "");
+		return -err;
+	}
+	version = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (version != KVM_API_VERSION) {
+		vm_err(vm, "/dev/kvm speaks API version %d, skiff needs %d",
+		       version, KVM_API_VERSION);
+		return -ENOTSUP;
+	}
+	vm->vcpu_mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->vcpu_mmap_size <= 0)
+		return -errno;
+	vm->host.has_immediate_exit =
+		ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) > 0;
+	vm->host.is_pvm = pvm_host_detect();
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		vm_err(vm, "KVM_CREATE_VM: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* Legacy x86 pieces KVM keeps in the kernel: irqchip and PIT. */
+static int kvm_setup_platform(struct vm *vm)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+
+	/* Needed on Intel VMX; not every KVM implements them, so best effort. */
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000UL) < 0)
+		vm_log(vm, "KVM_SET_TSS_ADDR: %s (ignored)", strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		vm_err(vm, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+		return -errno;
+	}
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+		vm_err(vm, "KVM_CREATE_PIT2: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int kvm_setup_memory(struct vm *vm)
+{
+	unsigned int i;
+	int ret;
+
+	ret = guest_mem_alloc(&vm->mem, vm->cfg->mem_size);
+	if (ret) {
+		vm_err(vm, "cannot map %llu MiB of guest memory: %s",
+		       (unsigned long long)(vm->cfg->mem_size >> 20), strerror(-ret));
+		return ret;
+	}
+	for (i = 0; i < vm->mem.nr_regions; i++) {
+		const struct mem_region *r = &vm->mem.regions[i];
+		struct kvm_userspace_memory_region kr = {
+			.slot = i,
+			.guest_phys_addr = r->gpa,
+			.memory_size = r->size,
+			.userspace_addr = (uintptr_t)r->host,
+		};
+
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &kr) < 0) {
+			vm_err(vm, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+static int vm_load_kernel(struct vm *vm, struct boot_result *boot)
+{
+	char err[512];
+	uint64_t rsdp = 0;
+	int ret;
+
+	ret = acpi_setup(vm, &rsdp);
+	if (ret) {
+		vm_err(vm, "cannot build ACPI tables: %s", strerror(-ret));
+		return ret;
+	}
+	vm->effective_cmdline = pvm_effective_cmdline(vm, vm->cfg->cmdline);
+	if (!vm->effective_cmdline)
+		return -ENOMEM;
+	if (x86_boot_load_files(&vm->mem, vm->cfg->kernel_path,
+				vm->cfg->initrd_path, vm->effective_cmdline,
+				rsdp, boot, err, sizeof(err)) < 0) {
+		fprintf(stderr, "skiff: %s\n", err);
+		return -ENOEXEC;	/* bad input file: a usage error */
+	}
+	vm_log(vm, "kernel: %s", boot->desc);
+	vm_log(vm, "command line: %s", vm->effective_cmdline);
+	return 0;
+}
+
+static int vm_create_vcpus(struct vm *vm, const struct boot_result *boot)
+{
+	unsigned int i;
+	int ret;
+
+	vm->vcpus = calloc(vm->cfg->cpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return -ENOMEM;
+	for (i = 0; i < vm->cfg->cpus; i++) {
+		ret = vcpu_create(vm, &vm->vcpus[i], i);
+		if (ret)
+			return ret;
+		vm->nr_vcpus++;
+	}
+	return vcpu_setup_boot(&vm->vcpus[0], boot);
+}
+
+int vm_create(struct vm **out, const struct vm_config *cfg)
+{
+	struct boot_result boot;
+	struct vm *vm;
+	int ret;
+
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm_init_bare(vm, cfg);
+	*out = vm;
+	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_efd < 0)
+		return -errno;
+	ret = kvm_open(vm);
+	if (!ret)
+		ret = kvm_setup_platform(vm);
+	if (!ret)
+		ret = kvm_setup_memory(vm);
+	if (!ret)
+		ret = vm_create_devices(vm);
+	if (!ret)
+		ret = vm_load_kernel(vm, &boot);
+	if (!ret)
+		ret = vm_create_vcpus(vm, &boot);
+	if (!ret && vm->host.is_pvm)
+		vm_log(vm, "host is kvm_pvm: applying its work-arounds "
+		       "(kernel parameters, instruction assists, SYSCALL repair)");
+	return ret;
+}
+
+int vm_start(struct vm *vm)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < vm->nr_vcpus; i++) {
+		ret = vcpu_start(&vm->vcpus[i]);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+void vm_stop_vcpus(struct vm *vm)
+{
+	unsigned int i;
+
+	atomic_store(&vm->stopping, true);
+	for (i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	for (i = 0; i < vm->nr_vcpus; i++)
+		vcpu_join(&vm->vcpus[i]);
+}
+
+void vm_destroy(struct vm *vm)
+{
+	unsigned int i;
+
+	if (!vm)
+		return;
+	vm_stop_vcpus(vm);
+	for (i = 0; i < vm->nr_vcpus; i++)
+		vcpu_destroy(&vm->vcpus[i]);
+	free(vm->vcpus);
+	vm_destroy_devices(vm);
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
+	guest_mem_free(&vm->mem);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	if (vm->stop_efd >= 0)
+		close(vm->stop_efd);
+	pthread_mutex_destroy(&vm->stop_lock);
+	free(vm->effective_cmdline);
+	free(vm);
+}
