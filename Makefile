@@ -48,8 +48,10 @@ unit: $(UNIT_BINS)
 guests:
 	$(MAKE) -C tests/guests O=$(abspath $(O))/guests
 
-# The whole suite runs against a sanitizer build in build/san.
+# The whole suite runs against a sanitizer build in build/san; the default
+# Linux guest (cached after the first build) is what the e2e tests boot.
 test:
+	guest/build.sh
 	$(MAKE) O=build/san SAN=1 all unit guests
 	tests/run.sh build/san
 
