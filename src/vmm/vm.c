@@ -183,7 +183,6 @@ static int kvm_open(struct vm *vm)
 		return -errno;
 	vm->host.has_immediate_exit =
 		ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) > 0;
-	vm->host.is_pvm = pvm_host_detect();
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0) {
 		vm_err(vm, "KVM_CREATE_VM: %s", strerror(errno));
@@ -211,17 +210,20 @@ static int kvm_setup_platform(struct vm *vm)
 	return 0;
 }
 
+static int vm_alloc_memory(struct vm *vm)
+{
+	int ret = guest_mem_alloc(&vm->mem, vm->cfg->mem_size);
+
+	if (ret)
+		vm_err(vm, "cannot map %llu MiB of guest memory: %s",
+		       (unsigned long long)(vm->cfg->mem_size >> 20), strerror(-ret));
+	return ret;
+}
+
 static int kvm_setup_memory(struct vm *vm)
 {
 	unsigned int i;
-	int ret;
 
-	ret = guest_mem_alloc(&vm->mem, vm->cfg->mem_size);
-	if (ret) {
-		vm_err(vm, "cannot map %llu MiB of guest memory: %s",
-		       (unsigned long long)(vm->cfg->mem_size >> 20), strerror(-ret));
-		return ret;
-	}
 	for (i = 0; i < vm->mem.nr_regions; i++) {
 		const struct mem_region *r = &vm->mem.regions[i];
 		struct kvm_userspace_memory_region kr = {
@@ -295,15 +297,22 @@ int vm_create(struct vm **out, const struct vm_config *cfg)
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_efd < 0)
 		return -errno;
-	ret = kvm_open(vm);
-	if (!ret)
-		ret = kvm_setup_platform(vm);
-	if (!ret)
-		ret = kvm_setup_memory(vm);
+	/*
+	 * Memory, devices and the kernel first: they need no KVM, so a bad
+	 * kernel or initrd is reported before anything is created.
+	 */
+	vm->host.is_pvm = pvm_host_detect();
+	ret = vm_alloc_memory(vm);
 	if (!ret)
 		ret = vm_create_devices(vm);
 	if (!ret)
 		ret = vm_load_kernel(vm, &boot);
+	if (!ret)
+		ret = kvm_open(vm);
+	if (!ret)
+		ret = kvm_setup_platform(vm);
+	if (!ret)
+		ret = kvm_setup_memory(vm);
 	if (!ret)
 		ret = vm_create_vcpus(vm, &boot);
 	if (!ret && vm->host.is_pvm)
