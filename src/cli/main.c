@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* skiff: a virtual machine monitor for Linux KVM. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,6 +37,8 @@ static int cmd_run(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	proctitle_init(argc, argv);
+	/* A closed console pipe is the UART's business, not a reason to die. */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2) {
 		fputs(usage, stderr);
 		return EXIT_USAGE;

@@ -23,8 +23,9 @@ static void vm_vlog(const char *prefix, const struct vm *vm, const char *fmt,
 	char buf[1024];
 
 	vsnprintf(buf, sizeof(buf), fmt, ap);
-	fprintf(stderr, "skiff%s%s: %s%s\n", vm && vm->cfg ? " " : "",
-		vm && vm->cfg ? vm->cfg->name : "", prefix, buf);
+	const char *name = vm && vm->cfg ? vm->cfg->name : "";
+
+	fprintf(stderr, "skiff%s%s: %s%s\n", *name ? " " : "", name, prefix, buf);
 }
 
 void vm_log(const struct vm *vm, const char *fmt, ...)

@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: MIT
+/* The i8042: self-tests, command byte, output port and the reset line. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "devices/device.h"
+#include "vmm/vm.h"
+
+#define DATA 0x60
+#define CMD 0x64
+#define STATUS 0x64
+
+static unsigned int irq_calls;
+
+static int record_irq(struct vm *vm, unsigned int gsi, int level)
+{
+	(void)vm;
+	(void)gsi;
+	(void)level;
+	irq_calls++;
+	return 0;
+}
+
+struct fixture {
+	struct vm *vm;
+	struct vm_config cfg;
+};
+
+static const struct device_type *find_type(const char *name)
+{
+	const struct device_type *const *t;
+
+	for (t = __start_skiff_devices; t < __stop_skiff_devices; t++)
+		if (!strcmp((*t)->name, name))
+			return *t;
+	return NULL;
+}
+
+static uint8_t inb(struct vm *vm, uint16_t port)
+{
+	uint8_t v = 0;
+
+	assert_true(bus_access(&vm->pio, port, &v, 1, false));
+	return v;
+}
+
+static void outb(struct vm *vm, uint16_t port, uint8_t v)
+{
+	assert_true(bus_access(&vm->pio, port, &v, 1, true));
+}
+
+/* A bare VM with cfg as given and the device called name attached. */
+static struct fixture *fixture_new(const char *name, const struct vm_config *cfg)
+{
+	const struct device_type *t = find_type(name);
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	assert_non_null(t);
+	assert_int_equal(t->order, 10);
+	if (cfg)
+		f->cfg = *cfg;
+	f->vm = calloc(1, sizeof(*f->vm));
+	assert_non_null(f->vm);
+	vm_init_bare(f->vm, &f->cfg);
+	f->vm->irq_line = record_irq;
+	assert_int_equal(t->create(f->vm), 0);
+	return f;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	vm_destroy(f->vm);
+	free(f);
+	return 0;
+}
+
+static int setup(void **state)
+{
+	*state = fixture_new("i8042", NULL);
+	return 0;
+}
+
+/* Linux's i8042_command(): wait for OBF, then read the reply. */
+static uint8_t command_reply(struct vm *vm, uint8_t cmd)
+{
+	outb(vm, CMD, cmd);
+	assert_true(inb(vm, STATUS) & 0x01);
+	return inb(vm, DATA);
+}
+
+static void test_ports_and_no_acpi(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t v[2];
+
+	assert_int_equal(f->vm->nr_acpi_devs, 0);
+	/* 0x61 (PIT/speaker, in KVM) and 0x62-0x63 are not ours. */
+	assert_false(bus_access(&f->vm->pio, 0x61, v, 1, false));
+	assert_false(bus_access(&f->vm->pio, 0x60, v, 2, false));
+	assert_false(bus_access(&f->vm->pio, 0x65, v, 1, false));
+}
+
+static void test_status_idle(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t st = inb(f->vm, STATUS);
+
+	assert_int_equal(st & 0x01, 0);	/* nothing to read */
+	assert_int_equal(st & 0x02, 0);	/* input buffer empty: kb_wait passes */
+	assert_true(st & 0x04);			/* system flag */
+	assert_int_equal(irq_calls, 0);
+}
+
+static void test_self_tests(void **state)
+{
+	struct fixture *f = *state;
+	struct vm *vm = f->vm;
+
+	assert_int_equal(command_reply(vm, 0xaa), 0x55);
+	assert_int_equal(inb(vm, STATUS) & 0x01, 0);	/* read cleared OBF */
+	assert_true(inb(vm, STATUS) & 0x08);		/* last write: command */
+	assert_int_equal(command_reply(vm, 0xab), 0x00);
+	assert_int_equal(command_reply(vm, 0xa9), 0x00);
+	/* An empty buffer repeats its last byte. */
+	assert_int_equal(inb(vm, DATA), 0x00);
+	assert_int_equal(inb(vm, STATUS) & 0x01, 0);
+}
+
+static void test_command_byte(void **state)
+{
+	struct fixture *f = *state;
+	struct vm *vm = f->vm;
+
+	assert_int_equal(command_reply(vm, 0x20), 0x45);
+	outb(vm, CMD, 0x60);
+	outb(vm, DATA, 0x65);
+	assert_int_equal(inb(vm, STATUS) & 0x08, 0);	/* last write: data */
+	assert_int_equal(command_reply(vm, 0x20), 0x65);
+	/* System flag follows the command byte. */
+	outb(vm, CMD, 0x60);
+	outb(vm, DATA, 0x00);
+	assert_int_equal(inb(vm, STATUS) & 0x04, 0);
+	assert_int_equal(command_reply(vm, 0xaa), 0x55);
+	assert_true(inb(vm, STATUS) & 0x04);
+
+	/* Port enable/disable commands flip the disable bits. */
+	outb(vm, CMD, 0x60);
+	outb(vm, DATA, 0x00);
+	outb(vm, CMD, 0xad);
+	assert_int_equal(command_reply(vm, 0x20), 0x10);
+	outb(vm, CMD, 0xa7);
+	assert_int_equal(command_reply(vm, 0x20), 0x30);
+	outb(vm, CMD, 0xae);
+	assert_int_equal(command_reply(vm, 0x20), 0x20);
+	outb(vm, CMD, 0xa8);
+	assert_int_equal(command_reply(vm, 0x20), 0x00);
+}
+
+static void test_unknown_ignored(void **state)
+{
+	struct fixture *f = *state;
+	struct vm *vm = f->vm;
+
+	outb(vm, CMD, 0x33);
+	outb(vm, CMD, 0xc5);
+	outb(vm, CMD, 0xff);	/* pulse nothing: bit 0 stays high */
+	outb(vm, DATA, 0xf2);	/* to a keyboard that is not there */
+	assert_int_equal(inb(vm, STATUS) & 0x01, 0);
+	assert_int_equal(vm->stop_reason, VM_RUNNING);
+	assert_false(atomic_load(&vm->stopping));
+	/* The controller still works. */
+	assert_int_equal(command_reply(vm, 0xaa), 0x55);
+}
+
+static void test_echo_commands(void **state)
+{
+	struct fixture *f = *state;
+	struct vm *vm = f->vm;
+
+	outb(vm, CMD, 0xd2);
+	outb(vm, DATA, 0x5a);
+	assert_int_equal(inb(vm, STATUS) & 0x21, 0x01);
+	assert_int_equal(inb(vm, DATA), 0x5a);
+	outb(vm, CMD, 0xd3);
+	outb(vm, DATA, 0xa5);
+	assert_int_equal(inb(vm, STATUS) & 0x21, 0x21);	/* from aux */
+	assert_int_equal(inb(vm, DATA), 0xa5);
+	outb(vm, CMD, 0xd4);
+	outb(vm, DATA, 0xf4);	/* to a mouse that is not there */
+	assert_int_equal(inb(vm, STATUS) & 0x01, 0);
+}
+
+static void test_pulse_reset(void **state)
+{
+	struct fixture *f = *state;
+	struct vm *vm = f->vm;
+
+	/* Linux reboot=k: wait for IBF clear, then 0xfe. */
+	assert_int_equal(inb(vm, STATUS) & 0x02, 0);
+	outb(vm, CMD, 0xfe);
+	assert_true(atomic_load(&vm->stopping));
+	assert_int_equal(vm->stop_reason, VM_STOP_REBOOT);
+	/* Repeats (Linux tries ten times) are harmless; first request wins. */
+	outb(vm, CMD, 0xfe);
+	assert_int_equal(vm->stop_reason, VM_STOP_REBOOT);
+}
+
+static void test_pulse_all_lines_resets(void **state)
+{
+	struct fixture *f = *state;
+
+	outb(f->vm, CMD, 0xf0);
+	assert_int_equal(f->vm->stop_reason, VM_STOP_REBOOT);
+}
+
+static void test_output_port(void **state)
+{
+	struct fixture *f = *state;
+	struct vm *vm = f->vm;
+
+	assert_int_equal(command_reply(vm, 0xd0) & 0x03, 0x03);
+	/* Bit 0 set: no reset; A20 off is fine. */
+	outb(vm, CMD, 0xd1);
+	outb(vm, DATA, 0x01);
+	assert_int_equal(vm->stop_reason, VM_RUNNING);
+	assert_int_equal(command_reply(vm, 0xd0), 0x01);
+	/* Bit 0 clear: the reset line goes active. */
+	outb(vm, CMD, 0xd1);
+	outb(vm, DATA, 0x02);
+	assert_int_equal(vm->stop_reason, VM_STOP_REBOOT);
+	assert_true(atomic_load(&vm->stopping));
+}
+
+/* A plain data write after a finished command is not a parameter. */
+static void test_parameter_consumed_once(void **state)
+{
+	struct fixture *f = *state;
+	struct vm *vm = f->vm;
+
+	outb(vm, CMD, 0xd1);
+	outb(vm, DATA, 0x03);
+	outb(vm, DATA, 0x00);	/* keyboard data, not the output port */
+	assert_int_equal(vm->stop_reason, VM_RUNNING);
+	/* A command in between cancels a pending parameter. */
+	outb(vm, CMD, 0xd1);
+	outb(vm, CMD, 0xab);
+	assert_int_equal(inb(vm, DATA), 0x00);
+	outb(vm, DATA, 0x00);
+	assert_int_equal(vm->stop_reason, VM_RUNNING);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_ports_and_no_acpi),
+		T(test_status_idle),
+		T(test_self_tests),
+		T(test_command_byte),
+		T(test_unknown_ignored),
+		T(test_echo_commands),
+		T(test_pulse_reset),
+		T(test_pulse_all_lines_resets),
+		T(test_output_port),
+		T(test_parameter_consumed_once),
+	};
+
+	return cmocka_run_group_tests_name("i8042", tests, NULL, NULL);
+}
