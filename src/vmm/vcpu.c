@@ -49,7 +49,7 @@ static void vcpu_setup_msrs(struct vcpu *vcpu)
 	int n;
 
 	memset(&m, 0, sizeof(m));
-	m.hdr.nmsrs = x86_boot_msrs(m.e, 16);
+	m.hdr.nmsrs = x86_boot_msrs(m.e, 16, x86_host_is_amd());
 	n = ioctl(vcpu->fd, KVM_SET_MSRS, &m);
 	/* KVM stops at the first MSR it refuses; the rest are optional. */
 	if (n != (int)m.hdr.nmsrs)

@@ -215,12 +215,16 @@ static void test_boot_msrs(void **state)
 	bool misc = false;
 
 	(void)state;
-	n = x86_boot_msrs(e, 16);
+	n = x86_boot_msrs(e, 16, false);
 	assert_true(n > 0 && n <= 16);
 	for (i = 0; i < n; i++)
 		misc |= e[i].index == MSR_IA32_MISC_ENABLE && (e[i].data & 1);
 	assert_true(misc);
-	assert_int_equal(x86_boot_msrs(e, 2), 2);
+	assert_int_equal(x86_boot_msrs(e, 2, false), 2);
+	/* AMD adds HWCR.TscFreqSel, last so a refusal costs nothing else. */
+	assert_int_equal(x86_boot_msrs(e, 16, true), n + 1);
+	assert_int_equal(e[n].index, MSR_K7_HWCR);
+	assert_int_equal(e[n].data, K7_HWCR_TSC_FREQ_SEL);
 }
 
 int main(void)

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <cpuid.h>
 #include <errno.h>
 #include <string.h>
 
@@ -102,7 +103,7 @@ int x86_boot_cpu_state(struct guest_mem *mem, const struct boot_result *boot,
 	return 0;
 }
 
-unsigned int x86_boot_msrs(struct kvm_msr_entry *out, unsigned int max)
+unsigned int x86_boot_msrs(struct kvm_msr_entry *out, unsigned int max, bool amd)
 {
 	static const struct { uint32_t index; uint64_t data; } init[] = {
 		{ MSR_IA32_MISC_ENABLE, 1 },	/* fast strings */
@@ -110,14 +111,26 @@ unsigned int x86_boot_msrs(struct kvm_msr_entry *out, unsigned int max)
 		{ MSR_STAR, 0 }, { MSR_LSTAR, 0 }, { MSR_CSTAR, 0 },
 		{ MSR_SYSCALL_MASK, 0 }, { MSR_KERNEL_GS_BASE, 0 },
 	};
-	unsigned int i, n = sizeof(init) / sizeof(init[0]);
+	unsigned int i, n = 0;
 
-	if (n > max)
-		n = max;
-	for (i = 0; i < n; i++)
-		out[i] = (struct kvm_msr_entry){ .index = init[i].index,
-						 .data = init[i].data };
+	for (i = 0; i < sizeof(init) / sizeof(init[0]) && n < max; i++)
+		out[n++] = (struct kvm_msr_entry){ .index = init[i].index,
+						   .data = init[i].data };
+	/* Last: KVM_SET_MSRS stops at the first MSR a host refuses. */
+	if (amd && n < max)
+		out[n++] = (struct kvm_msr_entry){ .index = MSR_K7_HWCR,
+						   .data = K7_HWCR_TSC_FREQ_SEL };
 	return n;
+}
+
+bool x86_host_is_amd(void)
+{
+	unsigned int eax, ebx, ecx, edx;
+
+	if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx))
+		return false;
+	/* "AuthenticAMD" / "HygonGenuine": EBX is "Auth" / "Hygo". */
+	return ebx == 0x68747541 || ebx == 0x6f677948;
 }
 
 static bool read_pte(const struct guest_mem *mem, uint64_t table,

@@ -27,6 +27,8 @@
 #define MSR_CSTAR		0xc0000083
 #define MSR_SYSCALL_MASK	0xc0000084
 #define MSR_KERNEL_GS_BASE	0xc0000102
+#define MSR_K7_HWCR		0xc0010015
+#define K7_HWCR_TSC_FREQ_SEL	(1ULL << 24)
 
 /*
  * Write the boot GDT (and for 64-bit entry the identity page tables) into
@@ -36,8 +38,14 @@
 int x86_boot_cpu_state(struct guest_mem *mem, const struct boot_result *boot,
 		       struct kvm_regs *regs, struct kvm_sregs *sregs);
 
-/* MSR values every vCPU starts with. Returns the count written to out. */
-unsigned int x86_boot_msrs(struct kvm_msr_entry *out, unsigned int max);
+/*
+ * MSR values every vCPU starts with; amd adds HWCR.TscFreqSel (the TSC runs
+ * at the P0 frequency, as firmware sets it). Returns the count written.
+ */
+unsigned int x86_boot_msrs(struct kvm_msr_entry *out, unsigned int max, bool amd);
+
+/* True when this host CPU (and so the guest's) is AMD or Hygon. */
+bool x86_host_is_amd(void);
 
 /*
  * Translate a linear address with the paging mode in sregs. false if not
