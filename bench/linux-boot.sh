@@ -18,7 +18,7 @@ INITRD=$GUEST_DIR/initramfs.cpio
 [ -r "$KERNEL" ] || { echo "no default guest: run make guest" >&2; exit 1; }
 CMDLINE="console=ttyS0 reboot=k panic=-1"
 # QEMU gets the same kvm_pvm kernel parameters skiff appends, to be fair.
-[ -e /sys/module/kvm_pvm ] && QCMD="$CMDLINE noxsave clearcpuid=smap,popcnt,cx16" || QCMD=$CMDLINE
+[ -e /sys/module/kvm_pvm ] && QCMD="$CMDLINE clearcpuid=xsave,smap,popcnt,cx16" || QCMD=$CMDLINE
 
 # boot_once LOG CMD...: prints "init_ms exit_ms status" (init_ms "-" if the
 # banner never came).

@@ -15,8 +15,12 @@
 struct vm;
 struct vcpu;
 
-/* Kernel parameters appended on kvm_pvm hosts. */
-#define PVM_KERNEL_PARAMS "noxsave clearcpuid=smap,popcnt,cx16"
+/*
+ * Kernel parameters appended on kvm_pvm hosts: no XSAVE (xrstor), SMAP
+ * (clac/stac), POPCNT or CMPXCHG16B. clearcpuid=xsave rather than noxsave:
+ * the kernel hands bare words it does not register to init as arguments.
+ */
+#define PVM_KERNEL_PARAMS "clearcpuid=xsave,smap,popcnt,cx16"
 
 bool pvm_host_detect(void);
 

@@ -106,6 +106,8 @@ int x86_boot_cpu_state(struct guest_mem *mem, const struct boot_result *boot,
 unsigned int x86_boot_msrs(struct kvm_msr_entry *out, unsigned int max, bool amd)
 {
 	static const struct { uint32_t index; uint64_t data; } init[] = {
+		/* Equal writes on every vCPU: KVM keeps their TSCs in sync. */
+		{ MSR_IA32_TSC, 0 },
 		{ MSR_IA32_MISC_ENABLE, 1 },	/* fast strings */
 		{ MSR_MTRR_DEF_TYPE, 0x806 },	/* MTRRs on, default WB */
 		{ MSR_STAR, 0 }, { MSR_LSTAR, 0 }, { MSR_CSTAR, 0 },
