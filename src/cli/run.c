@@ -58,8 +58,12 @@ static void on_signal(struct run_loop *rl)
 {
 	struct signalfd_siginfo si;
 
-	while (read(rl->sigfd, &si, sizeof(si)) == sizeof(si))
-		start_shutdown(rl, strsignal(si.ssi_signo));
+	while (read(rl->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGQUIT)
+			vm_request_dump(rl->vm);
+		else
+			start_shutdown(rl, strsignal(si.ssi_signo));
+	}
 }
 
 static void on_stdin(struct run_loop *rl)
@@ -205,6 +209,7 @@ int cli_run_vm(const struct vm_config *cfg)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGQUIT);	/* dump vCPU registers */
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	console_term_raw();
 	do {

@@ -170,6 +170,14 @@ void vcpu_dump(struct vcpu *vcpu, const char *why)
 	fprintf(stderr, i ? "\n" : " (not mapped)\n");
 }
 
+static void vcpu_dump_if_requested(struct vcpu *vcpu)
+{
+	unsigned long bit = 1UL << (vcpu->id % 64);
+
+	if (atomic_fetch_and(&vcpu->vm->dump_request, ~bit) & bit)
+		vcpu_dump(vcpu, "registers (SIGQUIT)");
+}
+
 static void vcpu_crash(struct vcpu *vcpu, const char *why)
 {
 	vcpu_dump(vcpu, why);
@@ -310,6 +318,7 @@ static void *vcpu_thread(void *arg)
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu->run->immediate_exit = 0;
 				vcpu->stats[VCPU_STAT_INTR]++;
+				vcpu_dump_if_requested(vcpu);
 				continue;
 			}
 			vm_err(vm, "vcpu%u: KVM_RUN: %s", vcpu->id, strerror(errno));

@@ -117,6 +117,16 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status)
 		return;	/* counter overflow only: a wakeup is pending anyway */
 }
 
+void vm_request_dump(struct vm *vm)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->nr_vcpus && i < 64; i++) {
+		atomic_fetch_or(&vm->dump_request, 1UL << i);
+		vcpu_kick(&vm->vcpus[i]);
+	}
+}
+
 static void vm_destroy_devices(struct vm *vm)
 {
 	while (vm->devices) {

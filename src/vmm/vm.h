@@ -100,6 +100,8 @@ struct vm {
 	int stop_status;		/* for VM_STOP_DEBUG_EXIT */
 	int stop_efd;
 	atomic_bool stopping;
+	/* Each vCPU dumps its registers once and clears its bit (SIGQUIT). */
+	atomic_ulong dump_request;
 
 	/* The kernel command line actually passed (with work-arounds). */
 	char *effective_cmdline;
@@ -122,6 +124,9 @@ void vm_destroy(struct vm *vm);
 
 /* Request the VM to stop (first request wins). Safe from any thread. */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status);
+
+/* Ask every vCPU to print its registers to stderr and carry on. */
+void vm_request_dump(struct vm *vm);
 
 /* Assert or deassert an interrupt line (GSI) on the in-kernel irqchip. */
 int vm_irq_line(struct vm *vm, unsigned int gsi, int level);
