@@ -34,6 +34,8 @@ static void fake_supported(struct cpuid_table *t)
 	add(t, 0xb, 1, true);
 	add(t, 0xb, 2, true);
 	add(t, 0x40000000, 0, false);
+	add(t, 0x40000001, 0, false)->eax = 0x1007efb;	/* as seen on a host */
+	add(t, 0x8000001e, 0, false)->ecx = 0x103;	/* host node 3 */
 }
 
 static void test_cpuid_topology(void **state)
@@ -43,7 +45,7 @@ static void test_cpuid_topology(void **state)
 
 	(void)state;
 	fake_supported(&t);
-	cpuid_patch(&t, 3, 4);
+	cpuid_patch(&t, 3, 4, 0);
 	e = cpuid_find(&t, 1, 0);
 	assert_int_equal(e->ebx >> 24, 3);
 	assert_int_equal((e->ebx >> 16) & 0xff, 4);
@@ -64,7 +66,27 @@ static void test_cpuid_topology(void **state)
 	assert_int_equal(e->ebx, 0);
 	assert_int_equal((e->ecx >> 8) & 0xff, 0);	/* end of levels */
 	assert_int_equal(cpuid_find(&t, 0x40000000, 0)->eax, 0x40000001);
+	assert_int_equal(cpuid_find(&t, 0x40000001, 0)->eax, 0x1007efb);
+	e = cpuid_find(&t, 0x8000001e, 0);
+	assert_int_equal(e->eax, 3);		/* extended APIC id */
+	assert_int_equal(e->ebx, 3);		/* core 3, 1 thread per core */
+	assert_int_equal(e->ecx, 0);		/* node 0, one node */
 	assert_null(cpuid_find(&t, 0x12345, 0));
+}
+
+static void test_cpuid_hypercall_features_off(void **state)
+{
+	struct cpuid_table t;
+	uint32_t eax;
+
+	(void)state;
+	fake_supported(&t);
+	cpuid_patch(&t, 0, 2, KVM_HYPERCALL_FEATURES);
+	eax = cpuid_find(&t, 0x40000001, 0)->eax;
+	assert_false(eax & (1U << KVM_FEATURE_BIT_PV_SEND_IPI));
+	assert_false(eax & (1U << KVM_FEATURE_BIT_PV_UNHALT));
+	assert_false(eax & (1U << KVM_FEATURE_BIT_PV_SCHED_YIELD));
+	assert_int_equal(eax, 0x1007efb & ~KVM_HYPERCALL_FEATURES);
 }
 
 static void test_cpuid_single(void **state)
@@ -73,7 +95,7 @@ static void test_cpuid_single(void **state)
 
 	(void)state;
 	fake_supported(&t);
-	cpuid_patch(&t, 0, 1);
+	cpuid_patch(&t, 0, 1, 0);
 	assert_int_equal(cpuid_find(&t, 1, 0)->ebx >> 24, 0);
 	assert_false(cpuid_find(&t, 1, 0)->edx & (1U << 28));
 	assert_int_equal(cpuid_find(&t, 0xb, 1)->eax, 0);
@@ -232,6 +254,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cpuid_topology),
 		cmocka_unit_test(test_cpuid_single),
+		cmocka_unit_test(test_cpuid_hypercall_features_off),
 		cmocka_unit_test(test_boot_state_linux64),
 		cmocka_unit_test(test_boot_state_pvh),
 		cmocka_unit_test(test_translate_pages),

@@ -71,7 +71,7 @@ static void patch_topology_leaf(struct kvm_cpuid_entry2 *e,
 }
 
 void cpuid_patch(struct cpuid_table *t, unsigned int apic_id,
-		 unsigned int nr_cpus)
+		 unsigned int nr_cpus, uint32_t kvm_features_off)
 {
 	unsigned int i;
 
@@ -102,10 +102,19 @@ void cpuid_patch(struct cpuid_table *t, unsigned int apic_id,
 			e->ecx = (e->ecx & ~0xf0ffU) | ((nr_cpus - 1) & 0xff) |
 				 (id_bits(nr_cpus) << 12);
 			break;
+		case 0x8000001e:
+			/* AMD: extended APIC id; one thread per core, node 0. */
+			e->eax = apic_id;
+			e->ebx = apic_id & 0xff;
+			e->ecx = 0;
+			break;
 		case 0x40000000:
 			/* Signature leaf: max hypervisor leaf is the features one. */
 			if (e->eax < 0x40000001)
 				e->eax = 0x40000001;
+			break;
+		case 0x40000001:
+			e->eax &= ~kvm_features_off;
 			break;
 		}
 	}
