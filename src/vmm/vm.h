@@ -43,6 +43,7 @@ struct acpi_dev_desc {
 struct acpi_pm_desc {
 	uint16_t pm1a_evt_port;	/* 4 bytes: PM1_STS, PM1_EN */
 	uint16_t pm1a_cnt_port;	/* 2 bytes: PM1_CNT */
+	uint16_t pm_tmr_port;	/* 4 bytes: PM timer; 0 if none */
 	uint8_t sci_irq;
 	bool present;
 };

@@ -874,7 +874,8 @@ static void test_setup_into_guest_ram(void **state)
 	assert_non_null(vm);
 	vm_init_bare(vm, &vcfg);
 	assert_int_equal(guest_mem_alloc(&vm->mem, vcfg.mem_size), 0);
-	vm->acpi_pm = (struct acpi_pm_desc){ 0x600, 0x604, 9, true };
+	vm->acpi_pm = (struct acpi_pm_desc){ .pm1a_evt_port = 0x600, .pm1a_cnt_port = 0x604,
+					     .pm_tmr_port = 0x608, .sci_irq = 9, .present = true };
 	assert_int_equal(vm_add_acpi_dev(vm, &std_devs[0]), 0);
 	assert_int_equal(acpi_setup(vm, &rsdp), 0);
 	assert_int_equal(rsdp, ACPI_TABLES_ADDR);

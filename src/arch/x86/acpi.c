@@ -627,7 +627,7 @@ int acpi_setup(struct vm *vm, uint64_t *rsdp_gpa)
 		.devs = vm->acpi_devs,
 		.nr_devs = vm->nr_acpi_devs,
 		.pm = vm->acpi_pm,
-		.pm_tmr_port = vm->acpi_pm.present ? ACPI_PM_TMR_PORT : 0,
+		.pm_tmr_port = vm->acpi_pm.present ? vm->acpi_pm.pm_tmr_port : 0,
 		.reset_port = 0x64,	/* i8042: pulse the reset line */
 		.reset_value = 0xfe,
 	};

@@ -220,6 +220,7 @@ static int acpi_pm_create(struct vm *vm)
 	vm->acpi_pm = (struct acpi_pm_desc){
 		.pm1a_evt_port = ACPI_PM1A_EVT_PORT,
 		.pm1a_cnt_port = ACPI_PM1A_CNT_PORT,
+		.pm_tmr_port = ACPI_PM_TMR_PORT,
 		.sci_irq = ACPI_SCI_IRQ,
 		.present = true,
 	};
