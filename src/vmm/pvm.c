@@ -79,6 +79,50 @@ enum pvm_insn_fix pvm_classify_insn(const uint8_t *insn, size_t len,
 	return PVM_FIX_NONE;
 }
 
+/* Bytes a ModRM (with SIB and displacement) takes, 64-bit addressing. */
+static unsigned int modrm_length(const uint8_t *p, size_t len)
+{
+	unsigned int mod, rm, n = 1;
+
+	if (!len)
+		return 0;
+	mod = p[0] >> 6;
+	rm = p[0] & 7;
+	if (mod != 3 && rm == 4) {
+		if (len < 2)
+			return 0;
+		n++;	/* SIB */
+		if (mod == 0 && (p[1] & 7) == 5)
+			n += 4;
+	}
+	if (mod == 1)
+		n += 1;
+	else if (mod == 2 || (mod == 0 && rm == 5))
+		n += 4;
+	return n <= len ? n : 0;
+}
+
+unsigned int pvm_nop_length(const uint8_t *insn, size_t len)
+{
+	size_t pre = 0;
+	unsigned int m;
+
+	if (len >= 4 && insn[0] == 0xf3 && insn[1] == 0x0f && insn[2] == 0x1e &&
+	    insn[3] == 0xfa)
+		return 4;	/* endbr64 */
+	while (pre < len && pre < 4 && insn[pre] == 0x66)
+		pre++;
+	if (pre < len && insn[pre] == 0x90)
+		return pre + 1;
+	/* 0f 1f /0: the multi-byte NOP family. */
+	if (pre + 2 < len && insn[pre] == 0x0f && insn[pre + 1] == 0x1f &&
+	    ((insn[pre + 2] >> 3) & 7) == 0) {
+		m = modrm_length(insn + pre + 2, len - pre - 2);
+		return m ? pre + 2 + m : 0;
+	}
+	return 0;
+}
+
 static int inject_exception(struct vcpu *vcpu, unsigned int vector)
 {
 	struct kvm_vcpu_events ev;
@@ -259,6 +303,28 @@ static int try_repair_syscall(struct vcpu *vcpu)
 	return 1;
 }
 
+/* Advance RIP past a no-op at RIP. 1 if done, 0 if not a no-op. */
+static int skip_nop(struct vcpu *vcpu)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	uint8_t insn[15];
+	unsigned int n;
+
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) < 0 ||
+	    ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
+		return -EIO;
+	if (!vcpu_read_virt(vcpu, &sregs, regs.rip, insn, sizeof(insn)))
+		return 0;
+	n = pvm_nop_length(insn, sizeof(insn));
+	if (!n)
+		return 0;
+	regs.rip += n;
+	if (ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
+		return -EIO;
+	return 1;
+}
+
 enum pvm_action pvm_handle_debug(struct vcpu *vcpu)
 {
 	struct kvm_debug_exit_arch *d = &vcpu->run->debug.arch;
@@ -278,7 +344,16 @@ enum pvm_action pvm_handle_debug(struct vcpu *vcpu)
 		return PVM_FAILED;
 	if (ret > 0)
 		return PVM_HANDLED;
-	/* A real page fault: step over the breakpoint (RF is ignored here). */
+	/*
+	 * A real page fault: get past the breakpoint (RF is ignored here).
+	 * Linux's handler starts with a NOP (patched-out clac) or endbr64:
+	 * skip it. Anything else is single-stepped.
+	 */
+	ret = skip_nop(vcpu);
+	if (ret < 0)
+		return PVM_FAILED;
+	if (ret > 0)
+		return PVM_HANDLED;
 	vcpu->pvm.stepping = true;
 	return set_guest_debug(vcpu, 0, true) ? PVM_FAILED : PVM_HANDLED;
 }

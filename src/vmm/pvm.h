@@ -51,6 +51,12 @@ enum pvm_insn_fix {
 enum pvm_insn_fix pvm_classify_insn(const uint8_t *insn, size_t len,
 				    unsigned int *insn_len);
 
+/*
+ * Length of the no-op at insn (nop, 66 nop, nopl/nopw 0f 1f /0, endbr64),
+ * or 0 if it is something else. Skipping it needs no single-step.
+ */
+unsigned int pvm_nop_length(const uint8_t *insn, size_t len);
+
 /* KVM_EXIT_INTERNAL_ERROR with the emulation suberror. */
 enum pvm_action pvm_handle_emulation_failure(struct vcpu *vcpu);
 /* KVM_EXIT_DEBUG: the #PF-handler breakpoint or our single-step. */

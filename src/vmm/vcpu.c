@@ -30,9 +30,7 @@ static int vcpu_setup_cpuid(struct vcpu *vcpu)
 		return -ENOMEM;
 	ret = cpuid_get_supported(vcpu->vm->kvm_fd, t);
 	if (!ret) {
-		/* kvm_pvm does not complete KVM hypercalls: keep the guest off them. */
-		cpuid_patch(t, vcpu->id, vcpu->vm->cfg->cpus,
-			    vcpu->vm->host.is_pvm ? KVM_HYPERCALL_FEATURES : 0);
+		cpuid_patch(t, vcpu->id, vcpu->vm->cfg->cpus, vcpu->vm->host.is_pvm);
 		if (ioctl(vcpu->fd, KVM_SET_CPUID2, &t->hdr) < 0)
 			ret = -errno;
 	}

@@ -45,7 +45,7 @@ static void test_cpuid_topology(void **state)
 
 	(void)state;
 	fake_supported(&t);
-	cpuid_patch(&t, 3, 4, 0);
+	cpuid_patch(&t, 3, 4, false);
 	e = cpuid_find(&t, 1, 0);
 	assert_int_equal(e->ebx >> 24, 3);
 	assert_int_equal((e->ebx >> 16) & 0xff, 4);
@@ -74,19 +74,26 @@ static void test_cpuid_topology(void **state)
 	assert_null(cpuid_find(&t, 0x12345, 0));
 }
 
-static void test_cpuid_hypercall_features_off(void **state)
+static void test_cpuid_pvm_adjustments(void **state)
 {
 	struct cpuid_table t;
 	uint32_t eax;
 
 	(void)state;
 	fake_supported(&t);
-	cpuid_patch(&t, 0, 2, KVM_HYPERCALL_FEATURES);
+	cpuid_patch(&t, 0, 2, true);
 	eax = cpuid_find(&t, 0x40000001, 0)->eax;
 	assert_false(eax & (1U << KVM_FEATURE_BIT_PV_SEND_IPI));
 	assert_false(eax & (1U << KVM_FEATURE_BIT_PV_UNHALT));
 	assert_false(eax & (1U << KVM_FEATURE_BIT_PV_SCHED_YIELD));
-	assert_int_equal(eax, 0x1007efb & ~KVM_HYPERCALL_FEATURES);
+	assert_false(eax & (1U << KVM_FEATURE_BIT_PV_TLB_FLUSH));
+	assert_int_equal(eax, 0x1007efb & ~KVM_FEATURES_NOT_ON_PVM);
+	assert_false(eax & (1U << KVM_FEATURE_BIT_ASYNC_PF));
+	assert_false(eax & (1U << KVM_FEATURE_BIT_ASYNC_PF_INT));
+	/* On other hosts the leaf stays as KVM reports it. */
+	fake_supported(&t);
+	cpuid_patch(&t, 0, 2, false);
+	assert_int_equal(cpuid_find(&t, 0x40000001, 0)->eax, 0x1007efb);
 }
 
 static void test_cpuid_single(void **state)
@@ -95,7 +102,7 @@ static void test_cpuid_single(void **state)
 
 	(void)state;
 	fake_supported(&t);
-	cpuid_patch(&t, 0, 1, 0);
+	cpuid_patch(&t, 0, 1, false);
 	assert_int_equal(cpuid_find(&t, 1, 0)->ebx >> 24, 0);
 	assert_false(cpuid_find(&t, 1, 0)->edx & (1U << 28));
 	assert_int_equal(cpuid_find(&t, 0xb, 1)->eax, 0);
@@ -254,7 +261,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cpuid_topology),
 		cmocka_unit_test(test_cpuid_single),
-		cmocka_unit_test(test_cpuid_hypercall_features_off),
+		cmocka_unit_test(test_cpuid_pvm_adjustments),
 		cmocka_unit_test(test_boot_state_linux64),
 		cmocka_unit_test(test_boot_state_pvh),
 		cmocka_unit_test(test_translate_pages),

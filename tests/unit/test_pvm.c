@@ -31,6 +31,34 @@ static void test_classify(void **state)
 	assert_int_equal(pvm_classify_insn(int3, 0, &len), PVM_FIX_NONE);
 }
 
+static void test_nop_length(void **state)
+{
+	static const struct { uint8_t b[10]; size_t len; unsigned int want; } c[] = {
+		{ { 0x90 }, 1, 1 },
+		{ { 0x66, 0x90 }, 2, 2 },
+		{ { 0x0f, 0x1f, 0x00 }, 3, 3 },			/* nopl (%rax) */
+		{ { 0x0f, 0x1f, 0x40, 0x00 }, 4, 4 },		/* nopl 0(%rax) */
+		{ { 0x0f, 0x1f, 0x44, 0x00, 0x00 }, 5, 5 },	/* nopl 0(%rax,%rax) */
+		{ { 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00 }, 6, 6 },
+		{ { 0x0f, 0x1f, 0x80, 0, 0, 0, 0 }, 7, 7 },	/* nopl 0L(%rax) */
+		{ { 0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0 }, 8, 8 },
+		{ { 0xf3, 0x0f, 0x1e, 0xfa }, 4, 4 },		/* endbr64 */
+		{ { 0xfc }, 1, 0 },				/* cld */
+		{ { 0x0f, 0x01, 0xca }, 3, 0 },			/* clac */
+		{ { 0x0f, 0x1f, 0x48, 0x00 }, 4, 0 },		/* /1 is no nop */
+		{ { 0x0f, 0x1f, 0x80, 0, 0 }, 5, 0 },		/* truncated */
+		{ { 0x66, 0x66, 0x66, 0x66, 0x66, 0x90 }, 6, 0 },	/* too many */
+		{ { 0 }, 0, 0 },
+	};
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		if (pvm_nop_length(c[i].b, c[i].len) != c[i].want)
+			fail_msg("case %u: got %u, want %u", i,
+				 pvm_nop_length(c[i].b, c[i].len), c[i].want);
+}
+
 static void check_insert(const char *in, const char *want)
 {
 	char *out = cmdline_insert_params(in, "P=1 Q");
@@ -82,6 +110,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_nop_length),
 		cmocka_unit_test(test_cmdline_insert),
 		cmocka_unit_test(test_effective_cmdline),
 	};

@@ -71,7 +71,7 @@ static void patch_topology_leaf(struct kvm_cpuid_entry2 *e,
 }
 
 void cpuid_patch(struct cpuid_table *t, unsigned int apic_id,
-		 unsigned int nr_cpus, uint32_t kvm_features_off)
+		 unsigned int nr_cpus, bool pvm_host)
 {
 	unsigned int i;
 
@@ -114,7 +114,8 @@ void cpuid_patch(struct cpuid_table *t, unsigned int apic_id,
 				e->eax = 0x40000001;
 			break;
 		case 0x40000001:
-			e->eax &= ~kvm_features_off;
+			if (pvm_host)
+				e->eax &= ~KVM_FEATURES_NOT_ON_PVM;
 			break;
 		}
 	}
