@@ -191,7 +191,10 @@ static int run_once(const struct vm_config *cfg, const sigset_t *sigs,
 	}
 	vm_log(vm, "stopped, exit status %d", status);
 	loop_teardown(&rl);
-	vm_destroy(vm);
+	if (*restart)
+		vm_destroy(vm);
+	else
+		vm_destroy_detached(vm);
 	return status;
 }
 

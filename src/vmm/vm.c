@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "arch/x86/acpi.h"
@@ -294,6 +295,37 @@ static int vm_create_vcpus(struct vm *vm, const struct boot_result *boot)
 	return vcpu_setup_boot(&vm->vcpus[0], boot);
 }
 
+static void *memslot_thread(void *arg)
+{
+	struct vm *vm = arg;
+
+	return (void *)(intptr_t)kvm_setup_memory(vm);
+}
+
+/*
+ * Registering memory waits for SRCU grace periods (several ms on some
+ * hosts) under KVM's slots lock; irqchip, PIT and vCPU creation take other
+ * locks. Do both at once.
+ */
+static int kvm_setup_parallel(struct vm *vm, const struct boot_result *boot)
+{
+	pthread_t t;
+	void *mem_ret = NULL;
+	int ret, err;
+
+	err = pthread_create(&t, NULL, memslot_thread, vm);
+	if (err)
+		mem_ret = memslot_thread(vm);	/* no thread: do it here */
+	ret = kvm_setup_platform(vm);
+	if (!ret)
+		ret = vm_create_vcpus(vm, boot);
+	if (!err)
+		pthread_join(t, &mem_ret);
+	if (!ret)
+		ret = (int)(intptr_t)mem_ret;
+	return ret;
+}
+
 int vm_create(struct vm **out, const struct vm_config *cfg)
 {
 	struct boot_result boot;
@@ -321,11 +353,7 @@ int vm_create(struct vm **out, const struct vm_config *cfg)
 	if (!ret)
 		ret = kvm_open(vm);
 	if (!ret)
-		ret = kvm_setup_platform(vm);
-	if (!ret)
-		ret = kvm_setup_memory(vm);
-	if (!ret)
-		ret = vm_create_vcpus(vm, &boot);
+		ret = kvm_setup_parallel(vm, &boot);
 	if (!ret && vm->host.is_pvm)
 		vm_log(vm, "host is kvm_pvm: applying its work-arounds "
 		       "(kernel parameters, instruction assists, SYSCALL repair)");
@@ -356,20 +384,48 @@ void vm_stop_vcpus(struct vm *vm)
 		vcpu_join(&vm->vcpus[i]);
 }
 
-void vm_destroy(struct vm *vm)
+/*
+ * Close the KVM objects in a child process: destroying a VM can take tens
+ * of milliseconds of kernel grace periods (the in-kernel PIT's I/O devices
+ * are unregistered one synchronize_srcu at a time), and nothing the user
+ * waits for depends on it. The child holds only the KVM fds.
+ */
+static bool close_kvm_fds_in_child(struct vm *vm)
+{
+	unsigned int i;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return false;
+	if (pid > 0)
+		return true;	/* the parent just drops its references */
+	for (i = 0; i <= STDERR_FILENO; i++)
+		close(i);
+	for (i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].fd >= 0)
+			close(vm->vcpus[i].fd);
+	close(vm->vm_fd);
+	close(vm->kvm_fd);
+	_exit(0);
+}
+
+static void vm_free(struct vm *vm, bool detach_kvm)
 {
 	unsigned int i;
 
 	if (!vm)
 		return;
 	vm_stop_vcpus(vm);
+	/* Devices first: they flush and close what they own. */
+	vm_destroy_devices(vm);
+	guest_mem_free(&vm->mem);
+	if (detach_kvm && vm->vm_fd >= 0 && close_kvm_fds_in_child(vm))
+		vm_log(vm, "destroying the KVM VM in the background");
 	for (i = 0; i < vm->nr_vcpus; i++)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
-	vm_destroy_devices(vm);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
-	guest_mem_free(&vm->mem);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
@@ -379,4 +435,14 @@ void vm_destroy(struct vm *vm)
 	pthread_mutex_destroy(&vm->stop_lock);
 	free(vm->effective_cmdline);
 	free(vm);
+}
+
+void vm_destroy(struct vm *vm)
+{
+	vm_free(vm, false);
+}
+
+void vm_destroy_detached(struct vm *vm)
+{
+	vm_free(vm, true);
 }

@@ -122,6 +122,12 @@ int vm_start(struct vm *vm);
 /* Ask every vCPU to leave KVM_RUN and stop; join threads. */
 void vm_stop_vcpus(struct vm *vm);
 void vm_destroy(struct vm *vm);
+/*
+ * vm_destroy() for a process about to exit: devices are destroyed and
+ * memory freed here, the KVM objects in a short-lived child, so the exit
+ * status is not held up by the kernel's VM teardown.
+ */
+void vm_destroy_detached(struct vm *vm);
 
 /* Request the VM to stop (first request wins). Safe from any thread. */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status);
