@@ -22,100 +22,25 @@
 #include "vmm/bus.h"
 #include "vmm/vm.h"
 
+#include "devtest.h"
+
 #define EVT	ACPI_PM1A_EVT_PORT
 #define STS	(EVT + 0)
 #define EN	(EVT + 2)
 #define CNT	ACPI_PM1A_CNT_PORT
 #define TMR	ACPI_PM_TMR_PORT
 
-/* What the device did to the interrupt lines. */
-struct irq_rec {
-	pthread_mutex_t lock;
-	int calls;
-	int level[32];
-	unsigned int last_gsi;
-};
-
-static struct irq_rec irqs = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-static int record_irq(struct vm *vm, unsigned int gsi, int level)
+static int sci_level(struct devtest *dt)
 {
-	(void)vm;
-	pthread_mutex_lock(&irqs.lock);
-	irqs.calls++;
-	irqs.last_gsi = gsi;
-	if (gsi < 32)
-		irqs.level[gsi] = level;
-	pthread_mutex_unlock(&irqs.lock);
-	return 0;
+	return devtest_irq_level(dt, ACPI_SCI_IRQ);
 }
-
-static int sci_level(void)
-{
-	int level;
-
-	pthread_mutex_lock(&irqs.lock);
-	level = irqs.level[ACPI_SCI_IRQ];
-	pthread_mutex_unlock(&irqs.lock);
-	return level;
-}
-
-static const struct device_type *find_type(const char *name)
-{
-	for (const struct device_type *const *t = __start_skiff_devices;
-	     t < __stop_skiff_devices; t++)
-		if (!strcmp((*t)->name, name))
-			return *t;
-	return NULL;
-}
-
-static struct vm_config vcfg = { .cpus = 1, .mem_size = 16 << 20 };
 
 static int setup(void **state)
 {
-	const struct device_type *type = find_type("acpi-pm");
-	struct vm *vm = calloc(1, sizeof(*vm));
+	const struct vm_config cfg = { .cpus = 1, .mem_size = 16 << 20 };
 
-	if (!vm || !type)
-		return -1;
-	vm_init_bare(vm, &vcfg);
-	vm->irq_line = record_irq;
-	pthread_mutex_lock(&irqs.lock);
-	irqs.calls = 0;
-	memset(irqs.level, 0, sizeof(irqs.level));
-	pthread_mutex_unlock(&irqs.lock);
-	if (type->create(vm)) {
-		vm_destroy(vm);
-		return -1;
-	}
-	*state = vm;
+	*state = devtest_new("acpi-pm", 0, &cfg);
 	return 0;
-}
-
-static int teardown(void **state)
-{
-	vm_destroy(*state);
-	return 0;
-}
-
-static uint32_t in(struct vm *vm, uint16_t port, uint32_t len)
-{
-	uint8_t data[8] = { 0 };
-	uint32_t v = 0;
-
-	assert_true(bus_access(&vm->pio, port, data, len, false));
-	for (uint32_t i = 0; i < len && i < 4; i++)
-		v |= (uint32_t)data[i] << (8 * i);
-	return v;
-}
-
-static void out(struct vm *vm, uint16_t port, uint32_t val, uint32_t len)
-{
-	uint8_t data[8] = { 0 };
-
-	for (uint32_t i = 0; i < len && i < 4; i++)
-		data[i] = (uint8_t)(val >> (8 * i));
-	assert_true(bus_access(&vm->pio, port, data, len, true));
 }
 
 static uint16_t slp(unsigned int typ, bool en)
@@ -126,7 +51,8 @@ static uint16_t slp(unsigned int typ, bool en)
 
 static void test_create(void **state)
 {
-	struct vm *vm = *state;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 
 	assert_true(vm->acpi_pm.present);
 	assert_int_equal(vm->acpi_pm.pm1a_evt_port, ACPI_PM1A_EVT_PORT);
@@ -135,130 +61,137 @@ static void test_create(void **state)
 	assert_non_null(vm->power_button);
 	assert_non_null(vm->power_button_opaque);
 	/* Always in ACPI mode; nothing pending or enabled at reset. */
-	assert_int_equal(in(vm, CNT, 2), ACPI_PM1_CNT_SCI_EN);
-	assert_int_equal(in(vm, STS, 2), 0);
-	assert_int_equal(in(vm, EN, 2), 0);
-	assert_int_equal(irqs.calls, 0);
+	assert_int_equal(pio_in(vm, CNT, 2), ACPI_PM1_CNT_SCI_EN);
+	assert_int_equal(pio_in(vm, STS, 2), 0);
+	assert_int_equal(pio_in(vm, EN, 2), 0);
+	assert_int_equal(devtest_irq_calls(dt), 0);
 }
 
 static void test_s5_powers_off(void **state)
 {
-	struct vm *vm = *state;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 
 	/* ACPICA writes SLP_TYP first, then SLP_TYP | SLP_EN. */
-	out(vm, CNT, slp(ACPI_SLP_TYP_S5, false) | ACPI_PM1_CNT_SCI_EN, 2);
+	pio_out(vm, CNT, slp(ACPI_SLP_TYP_S5, false) | ACPI_PM1_CNT_SCI_EN, 2);
 	assert_int_equal(vm->stop_reason, VM_RUNNING);
-	out(vm, CNT, slp(ACPI_SLP_TYP_S5, true) | ACPI_PM1_CNT_SCI_EN, 2);
+	pio_out(vm, CNT, slp(ACPI_SLP_TYP_S5, true) | ACPI_PM1_CNT_SCI_EN, 2);
 	assert_int_equal(vm->stop_reason, VM_STOP_POWEROFF);
 	assert_true(atomic_load(&vm->stopping));
 }
 
 static void test_s5_byte_write(void **state)
 {
-	struct vm *vm = *state;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 
-	out(vm, CNT + 1, slp(ACPI_SLP_TYP_S5, true) >> 8, 1);
+	pio_out(vm, CNT + 1, slp(ACPI_SLP_TYP_S5, true) >> 8, 1);
 	assert_int_equal(vm->stop_reason, VM_STOP_POWEROFF);
 }
 
 static void test_s5_dword_write(void **state)
 {
-	struct vm *vm = *state;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 
 	/* A 32-bit write at the control block also reaches the unused pad. */
-	out(vm, CNT, slp(ACPI_SLP_TYP_S5, true), 4);
+	pio_out(vm, CNT, slp(ACPI_SLP_TYP_S5, true), 4);
 	assert_int_equal(vm->stop_reason, VM_STOP_POWEROFF);
 }
 
 static void test_other_sleep_types(void **state)
 {
-	struct vm *vm = *state;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 
 	for (unsigned int typ = 0; typ < 8; typ++) {
 		if (typ == ACPI_SLP_TYP_S5)
 			continue;
-		out(vm, CNT, slp(typ, true), 2);
+		pio_out(vm, CNT, slp(typ, true), 2);
 		assert_int_equal(vm->stop_reason, VM_RUNNING);
 		/* Woken at once, so a guest waiting on WAK_STS goes on. */
-		assert_true(in(vm, STS, 2) & ACPI_PM1_WAK_STS);
-		out(vm, STS, ACPI_PM1_WAK_STS, 2);
-		assert_int_equal(in(vm, STS, 2), 0);
+		assert_true(pio_in(vm, STS, 2) & ACPI_PM1_WAK_STS);
+		pio_out(vm, STS, ACPI_PM1_WAK_STS, 2);
+		assert_int_equal(pio_in(vm, STS, 2), 0);
 		/* SLP_EN reads 0, SLP_TYP reads back, SCI_EN reads 1. */
-		assert_int_equal(in(vm, CNT, 2), slp(typ, false) | ACPI_PM1_CNT_SCI_EN);
+		assert_int_equal(pio_in(vm, CNT, 2),
+				 slp(typ, false) | ACPI_PM1_CNT_SCI_EN);
 	}
 	/* S5 without SLP_EN does nothing either. */
-	out(vm, CNT, slp(ACPI_SLP_TYP_S5, false), 2);
+	pio_out(vm, CNT, slp(ACPI_SLP_TYP_S5, false), 2);
 	assert_int_equal(vm->stop_reason, VM_RUNNING);
 	assert_false(atomic_load(&vm->stopping));
 	/* Writes to the status/enable and timer don't sleep. */
-	out(vm, STS, 0xffff, 2);
-	out(vm, TMR, 0xffffffff, 4);
+	pio_out(vm, STS, 0xffff, 2);
+	pio_out(vm, TMR, 0xffffffff, 4);
 	assert_int_equal(vm->stop_reason, VM_RUNNING);
 }
 
 static void test_power_button_sci(void **state)
 {
-	struct vm *vm = *state;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 
 	/* Disabled: status set, no interrupt. */
 	vm->power_button(vm->power_button_opaque);
-	assert_int_equal(in(vm, STS, 2), ACPI_PM1_PWRBTN);
-	assert_int_equal(irqs.calls, 0);
+	assert_int_equal(pio_in(vm, STS, 2), ACPI_PM1_PWRBTN);
+	assert_int_equal(devtest_irq_calls(dt), 0);
 
 	/* Enabling with status pending raises the SCI. */
-	out(vm, EN, ACPI_PM1_PWRBTN, 2);
-	assert_int_equal(in(vm, EN, 2), ACPI_PM1_PWRBTN);
-	assert_int_equal(sci_level(), 1);
-	assert_int_equal(irqs.last_gsi, ACPI_SCI_IRQ);
+	pio_out(vm, EN, ACPI_PM1_PWRBTN, 2);
+	assert_int_equal(pio_in(vm, EN, 2), ACPI_PM1_PWRBTN);
+	assert_int_equal(sci_level(dt), 1);
+	assert_int_equal(devtest_irq_last_gsi(dt), ACPI_SCI_IRQ);
 
 	/* Writing 0 clears nothing; writing 1 clears and lowers the SCI. */
-	out(vm, STS, 0, 2);
-	assert_int_equal(in(vm, STS, 2), ACPI_PM1_PWRBTN);
-	assert_int_equal(sci_level(), 1);
-	out(vm, STS, ACPI_PM1_PWRBTN, 2);
-	assert_int_equal(in(vm, STS, 2), 0);
-	assert_int_equal(sci_level(), 0);
+	pio_out(vm, STS, 0, 2);
+	assert_int_equal(pio_in(vm, STS, 2), ACPI_PM1_PWRBTN);
+	assert_int_equal(sci_level(dt), 1);
+	pio_out(vm, STS, ACPI_PM1_PWRBTN, 2);
+	assert_int_equal(pio_in(vm, STS, 2), 0);
+	assert_int_equal(sci_level(dt), 0);
 
 	/* Enabled: a press raises it at once. */
 	vm->power_button(vm->power_button_opaque);
-	assert_int_equal(sci_level(), 1);
+	assert_int_equal(sci_level(dt), 1);
 	/* Pressing again while pending changes nothing. */
-	int calls = irqs.calls;
+	unsigned int calls = devtest_irq_calls(dt);
 
 	vm->power_button(vm->power_button_opaque);
-	assert_int_equal(irqs.calls, calls);
+	assert_int_equal(devtest_irq_calls(dt), calls);
 
 	/* Disabling lowers it while the status stays. */
-	out(vm, EN, 0, 2);
-	assert_int_equal(sci_level(), 0);
-	assert_int_equal(in(vm, STS, 2), ACPI_PM1_PWRBTN);
+	pio_out(vm, EN, 0, 2);
+	assert_int_equal(sci_level(dt), 0);
+	assert_int_equal(pio_in(vm, STS, 2), ACPI_PM1_PWRBTN);
 
 	/* Byte-wide clear of the high status byte. */
-	out(vm, EN + 1, ACPI_PM1_PWRBTN >> 8, 1);
-	assert_int_equal(sci_level(), 1);
-	out(vm, STS + 1, ACPI_PM1_PWRBTN >> 8, 1);
-	assert_int_equal(sci_level(), 0);
+	pio_out(vm, EN + 1, ACPI_PM1_PWRBTN >> 8, 1);
+	assert_int_equal(sci_level(dt), 1);
+	pio_out(vm, STS + 1, ACPI_PM1_PWRBTN >> 8, 1);
+	assert_int_equal(sci_level(dt), 0);
 	assert_int_equal(vm->stop_reason, VM_RUNNING);
 }
 
 static void test_enable_bits_masked(void **state)
 {
-	struct vm *vm = *state;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 
-	out(vm, EN, 0xffff, 2);
+	pio_out(vm, EN, 0xffff, 2);
 	/* Only the bits that exist stick. */
-	assert_int_equal(in(vm, EN, 2) & ~0x4721u, 0);
-	assert_true(in(vm, EN, 2) & ACPI_PM1_PWRBTN);
+	assert_int_equal(pio_in(vm, EN, 2) & ~0x4721u, 0);
+	assert_true(pio_in(vm, EN, 2) & ACPI_PM1_PWRBTN);
 	/* Nothing pending: enabling everything raises nothing. */
-	assert_int_equal(sci_level(), 0);
+	assert_int_equal(sci_level(dt), 0);
 	/* The whole block as one 32-bit write: STS clear, EN set. */
-	out(vm, EVT, 0x0000ffffu, 4);
-	assert_int_equal(in(vm, EN, 2), 0);
+	pio_out(vm, EVT, 0x0000ffffu, 4);
+	assert_int_equal(pio_in(vm, EN, 2), 0);
 }
 
 static uint32_t read_timer(struct vm *vm)
 {
-	return in(vm, TMR, 4);
+	return pio_in(vm, TMR, 4);
 }
 
 static uint64_t now_ns(void)
@@ -271,7 +204,8 @@ static uint64_t now_ns(void)
 
 static void test_timer(void **state)
 {
-	struct vm *vm = *state;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 	struct timespec nap = { 0, 20 * 1000 * 1000 };
 	uint64_t t0, t1, expect;
 	uint32_t a, b, ticks;
@@ -295,7 +229,7 @@ static void test_timer(void **state)
 		b = c;
 	}
 	/* The top byte changes only every ~4.7 s: read it twice. */
-	a = in(vm, TMR + 3, 1);
+	a = pio_in(vm, TMR + 3, 1);
 	b = read_timer(vm) >> 24;
 	assert_true(b == a || b == ((a + 1) & 0xff));
 }
@@ -304,7 +238,8 @@ static void test_timer(void **state)
 static void test_hostile_accesses(void **state)
 {
 	static const uint32_t sizes[] = { 1, 2, 3, 4, 8 };
-	struct vm *vm = *state;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 	const struct bus_region *r = NULL;
 	uint8_t data[16];
 
@@ -334,14 +269,15 @@ static void test_hostile_accesses(void **state)
 	r->ops->write(r->opaque, 8, data, UINT32_MAX);
 	/* Zero writes never slept: still running, SCI_EN still reads 1. */
 	assert_int_equal(vm->stop_reason, VM_RUNNING);
-	assert_true(in(vm, CNT, 2) & ACPI_PM1_CNT_SCI_EN);
+	assert_true(pio_in(vm, CNT, 2) & ACPI_PM1_CNT_SCI_EN);
 }
 
 /* Random writes: the SCI always matches STS & EN afterwards. */
 static void test_random_writes_keep_sci_consistent(void **state)
 {
 	static const uint32_t sizes[] = { 1, 2, 4, 8 };
-	struct vm *vm = *state;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 	unsigned int seed = 1;
 
 	for (int i = 0; i < 20000; i++) {
@@ -356,10 +292,10 @@ static void test_random_writes_keep_sci_consistent(void **state)
 			vm->power_button(vm->power_button_opaque);
 		bus_access(&vm->pio, port, data, len, rand_r(&seed) & 1);
 		{
-			uint32_t sts = in(vm, STS, 2), en = in(vm, EN, 2);
+			uint32_t sts = pio_in(vm, STS, 2), en = pio_in(vm, EN, 2);
 			int want = (sts & en & 0x0721) != 0;
 
-			assert_int_equal(sci_level(), want);
+			assert_int_equal(sci_level(dt), want);
 		}
 	}
 }
@@ -399,7 +335,8 @@ static void *stress_thread(void *p)
 
 static void test_threads(void **state)
 {
-	struct vm *vm = *state;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 	pthread_t th[4];
 	struct stress_arg args[4];
 	uint32_t sts, en;
@@ -411,27 +348,28 @@ static void test_threads(void **state)
 	for (int i = 0; i < 4; i++)
 		pthread_join(th[i], NULL);
 	/* The last level sent matches the final state. */
-	sts = in(vm, STS, 2);
-	en = in(vm, EN, 2);
-	assert_int_equal(sci_level(), (sts & en & ACPI_PM1_PWRBTN) != 0);
+	sts = pio_in(vm, STS, 2);
+	en = pio_in(vm, EN, 2);
+	assert_int_equal(sci_level(dt), (sts & en & ACPI_PM1_PWRBTN) != 0);
 	assert_int_equal(vm->stop_reason, VM_RUNNING);
 }
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, devtest_teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_create, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_s5_powers_off, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_s5_byte_write, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_s5_dword_write, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_other_sleep_types, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_power_button_sci, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_enable_bits_masked, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hostile_accesses, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_random_writes_keep_sci_consistent,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+		T(test_create),
+		T(test_s5_powers_off),
+		T(test_s5_byte_write),
+		T(test_s5_dword_write),
+		T(test_other_sleep_types),
+		T(test_power_button_sci),
+		T(test_enable_bits_masked),
+		T(test_timer),
+		T(test_hostile_accesses),
+		T(test_random_writes_keep_sci_consistent),
+		T(test_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

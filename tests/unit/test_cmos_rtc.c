@@ -4,13 +4,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #include <cmocka.h>
 
-#include "devices/device.h"
+#include "devtest.h"
 #include "vmm/vm.h"
 
 #define INDEX 0x70
@@ -20,76 +18,9 @@
 #define REG_B_BIN 0x04
 #define REG_B_24H 0x02
 
-static unsigned int irq_calls;
-
-static int record_irq(struct vm *vm, unsigned int gsi, int level)
-{
-	(void)vm;
-	(void)gsi;
-	(void)level;
-	irq_calls++;
-	return 0;
-}
-
-struct fixture {
-	struct vm *vm;
-	struct vm_config cfg;
-};
-
-static const struct device_type *find_type(const char *name)
-{
-	const struct device_type *const *t;
-
-	for (t = __start_skiff_devices; t < __stop_skiff_devices; t++)
-		if (!strcmp((*t)->name, name))
-			return *t;
-	return NULL;
-}
-
-static uint8_t inb(struct vm *vm, uint16_t port)
-{
-	uint8_t v = 0;
-
-	assert_true(bus_access(&vm->pio, port, &v, 1, false));
-	return v;
-}
-
-static void outb(struct vm *vm, uint16_t port, uint8_t v)
-{
-	assert_true(bus_access(&vm->pio, port, &v, 1, true));
-}
-
-/* A bare VM with cfg as given and the device called name attached. */
-static struct fixture *fixture_new(const char *name, const struct vm_config *cfg)
-{
-	const struct device_type *t = find_type(name);
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	assert_non_null(t);
-	assert_int_equal(t->order, 10);
-	if (cfg)
-		f->cfg = *cfg;
-	f->vm = calloc(1, sizeof(*f->vm));
-	assert_non_null(f->vm);
-	vm_init_bare(f->vm, &f->cfg);
-	f->vm->irq_line = record_irq;
-	assert_int_equal(t->create(f->vm), 0);
-	return f;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	vm_destroy(f->vm);
-	free(f);
-	return 0;
-}
-
 static int setup(void **state)
 {
-	*state = fixture_new("cmos_rtc", NULL);
+	*state = devtest_new("cmos_rtc", 10, NULL);
 	return 0;
 }
 
@@ -152,10 +83,10 @@ static void assert_near_host(struct vm *vm, long offset)
 
 static void test_acpi_description(void **state)
 {
-	struct fixture *f = *state;
-	const struct acpi_dev_desc *d = &f->vm->acpi_devs[0];
+	struct devtest *dt = *state;
+	const struct acpi_dev_desc *d = &dt->vm->acpi_devs[0];
 
-	assert_int_equal(f->vm->nr_acpi_devs, 1);
+	assert_int_equal(dt->vm->nr_acpi_devs, 1);
 	assert_string_equal(d->name, "RTC_");
 	assert_string_equal(d->hid, "PNP0B00");
 	assert_int_equal(d->io_base, 0x70);
@@ -165,19 +96,19 @@ static void test_acpi_description(void **state)
 
 static void test_defaults(void **state)
 {
-	struct fixture *f = *state;
-	struct vm *vm = f->vm;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 
 	assert_int_equal(cmos_read(vm, 0x0a) & 0x7f, 0x26);
 	assert_int_equal(cmos_read(vm, 0x0b), REG_B_24H);	/* BCD, 24 h */
 	assert_int_equal(cmos_read(vm, 0x0d), 0x80);		/* VRT */
-	assert_int_equal(irq_calls, 0);
+	assert_int_equal(devtest_irq_calls(dt), 0);
 }
 
 static void test_bcd_matches_host(void **state)
 {
-	struct fixture *f = *state;
-	struct vm *vm = f->vm;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 	time_t now = time(NULL);
 	struct tm tm;
 	uint8_t v;
@@ -198,8 +129,8 @@ static void test_bcd_matches_host(void **state)
 
 static void test_binary_mode(void **state)
 {
-	struct fixture *f = *state;
-	struct vm *vm = f->vm;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 	time_t now = time(NULL);
 	struct tm tm;
 
@@ -214,8 +145,8 @@ static void test_binary_mode(void **state)
 
 static void test_12_hour(void **state)
 {
-	struct fixture *f = *state;
-	struct vm *vm = f->vm;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 	static const struct { int h24; uint8_t bcd12; } cases[] = {
 		{ 0, 0x12 }, { 1, 0x01 }, { 11, 0x11 },
 		{ 12, 0x92 }, { 13, 0x81 }, { 23, 0x91 },
@@ -243,8 +174,8 @@ static void test_12_hour(void **state)
 
 static void test_set_freezes(void **state)
 {
-	struct fixture *f = *state;
-	struct vm *vm = f->vm;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 	struct timespec nap = { 1, 100 * 1000 * 1000 };
 	uint8_t sec, min;
 
@@ -263,8 +194,8 @@ static void test_set_freezes(void **state)
 
 static void test_guest_sets_time(void **state)
 {
-	struct fixture *f = *state;
-	struct vm *vm = f->vm;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 	struct tm want = {
 		.tm_year = 2031 - 1900, .tm_mon = 5, .tm_mday = 15,
 		.tm_hour = 12, .tm_min = 34, .tm_sec = 56,
@@ -307,8 +238,8 @@ static void test_guest_sets_time(void **state)
 
 static void test_register_c_clears(void **state)
 {
-	struct fixture *f = *state;
-	struct vm *vm = f->vm;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 	int tries;
 
 	/* The second read comes right after the first: nothing new. */
@@ -332,8 +263,8 @@ static void test_register_c_clears(void **state)
 
 static void test_register_a(void **state)
 {
-	struct fixture *f = *state;
-	struct vm *vm = f->vm;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 	struct timespec t0, t;
 	int clear_seen = 0;
 
@@ -353,8 +284,8 @@ static void test_register_a(void **state)
 
 static void test_ram_and_index(void **state)
 {
-	struct fixture *f = *state;
-	struct vm *vm = f->vm;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 	uint8_t w[2] = { 0x40, 0xab };
 	uint32_t dword = 0;
 	uint16_t word;
@@ -388,8 +319,8 @@ static void test_ram_and_index(void **state)
 
 static void test_hostile_values(void **state)
 {
-	struct fixture *f = *state;
-	struct vm *vm = f->vm;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 	static const uint8_t regs[] = { 0, 2, 4, 6, 7, 8, 9, 0x32 };
 	static const uint8_t vals[] = { 0x00, 0xff, 0x99, 0x80, 0x7f };
 	unsigned int i, j, k;
@@ -410,30 +341,31 @@ static void test_hostile_values(void **state)
 static void test_memory_size_registers(void **state)
 {
 	struct vm_config cfg = { .mem_size = 512ULL << 20 };
-	struct fixture *f;
+	struct devtest *dt;
 
-	teardown(state);
-	f = fixture_new("cmos_rtc", &cfg);
-	*state = f;
-	assert_int_equal(cmos_read(f->vm, 0x34) | cmos_read(f->vm, 0x35) << 8,
+	devtest_teardown_no_irq(state);
+	dt = devtest_new("cmos_rtc", 10, &cfg);
+	*state = dt;
+	assert_int_equal(cmos_read(dt->vm, 0x34) | cmos_read(dt->vm, 0x35) << 8,
 			 (512 - 16) * 16);
-	assert_int_equal(cmos_read(f->vm, 0x5b) | cmos_read(f->vm, 0x5c) |
-			 cmos_read(f->vm, 0x5d), 0);
-	assert_int_equal(cmos_read(f->vm, 0x30) | cmos_read(f->vm, 0x31) << 8,
+	assert_int_equal(cmos_read(dt->vm, 0x5b) | cmos_read(dt->vm, 0x5c) |
+			 cmos_read(dt->vm, 0x5d), 0);
+	assert_int_equal(cmos_read(dt->vm, 0x30) | cmos_read(dt->vm, 0x31) << 8,
 			 0xffff);
-	teardown(state);
+	devtest_teardown_no_irq(state);
 
 	cfg.mem_size = 4ULL << 30;
-	f = fixture_new("cmos_rtc", &cfg);
-	*state = f;
+	dt = devtest_new("cmos_rtc", 10, &cfg);
+	*state = dt;
 	/* Low RAM stops at 3 GiB; the rest is above 4 GiB. */
-	assert_int_equal(cmos_read(f->vm, 0x34) | cmos_read(f->vm, 0x35) << 8,
+	assert_int_equal(cmos_read(dt->vm, 0x34) | cmos_read(dt->vm, 0x35) << 8,
 			 (3072 - 16) * 16);
-	assert_int_equal(cmos_read(f->vm, 0x5b) | cmos_read(f->vm, 0x5c) << 8 |
-			 cmos_read(f->vm, 0x5d) << 16, 0x4000);	/* 1 GiB above 4G */
+	assert_int_equal(cmos_read(dt->vm, 0x5b) | cmos_read(dt->vm, 0x5c) << 8 |
+			 cmos_read(dt->vm, 0x5d) << 16, 0x4000);	/* 1 GiB above 4G */
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+/* The device has no interrupt line: every teardown checks none was raised. */
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, devtest_teardown_no_irq)
 
 int main(void)
 {

@@ -4,88 +4,19 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include <cmocka.h>
 
-#include "devices/device.h"
+#include "devtest.h"
 #include "vmm/vm.h"
 
 #define DATA 0x60
 #define CMD 0x64
 #define STATUS 0x64
 
-static unsigned int irq_calls;
-
-static int record_irq(struct vm *vm, unsigned int gsi, int level)
-{
-	(void)vm;
-	(void)gsi;
-	(void)level;
-	irq_calls++;
-	return 0;
-}
-
-struct fixture {
-	struct vm *vm;
-	struct vm_config cfg;
-};
-
-static const struct device_type *find_type(const char *name)
-{
-	const struct device_type *const *t;
-
-	for (t = __start_skiff_devices; t < __stop_skiff_devices; t++)
-		if (!strcmp((*t)->name, name))
-			return *t;
-	return NULL;
-}
-
-static uint8_t inb(struct vm *vm, uint16_t port)
-{
-	uint8_t v = 0;
-
-	assert_true(bus_access(&vm->pio, port, &v, 1, false));
-	return v;
-}
-
-static void outb(struct vm *vm, uint16_t port, uint8_t v)
-{
-	assert_true(bus_access(&vm->pio, port, &v, 1, true));
-}
-
-/* A bare VM with cfg as given and the device called name attached. */
-static struct fixture *fixture_new(const char *name, const struct vm_config *cfg)
-{
-	const struct device_type *t = find_type(name);
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	assert_non_null(t);
-	assert_int_equal(t->order, 10);
-	if (cfg)
-		f->cfg = *cfg;
-	f->vm = calloc(1, sizeof(*f->vm));
-	assert_non_null(f->vm);
-	vm_init_bare(f->vm, &f->cfg);
-	f->vm->irq_line = record_irq;
-	assert_int_equal(t->create(f->vm), 0);
-	return f;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	vm_destroy(f->vm);
-	free(f);
-	return 0;
-}
-
 static int setup(void **state)
 {
-	*state = fixture_new("i8042", NULL);
+	*state = devtest_new("i8042", 10, NULL);
 	return 0;
 }
 
@@ -99,31 +30,31 @@ static uint8_t command_reply(struct vm *vm, uint8_t cmd)
 
 static void test_ports_and_no_acpi(void **state)
 {
-	struct fixture *f = *state;
+	struct devtest *dt = *state;
 	uint8_t v[2];
 
-	assert_int_equal(f->vm->nr_acpi_devs, 0);
+	assert_int_equal(dt->vm->nr_acpi_devs, 0);
 	/* 0x61 (PIT/speaker, in KVM) and 0x62-0x63 are not ours. */
-	assert_false(bus_access(&f->vm->pio, 0x61, v, 1, false));
-	assert_false(bus_access(&f->vm->pio, 0x60, v, 2, false));
-	assert_false(bus_access(&f->vm->pio, 0x65, v, 1, false));
+	assert_false(bus_access(&dt->vm->pio, 0x61, v, 1, false));
+	assert_false(bus_access(&dt->vm->pio, 0x60, v, 2, false));
+	assert_false(bus_access(&dt->vm->pio, 0x65, v, 1, false));
 }
 
 static void test_status_idle(void **state)
 {
-	struct fixture *f = *state;
-	uint8_t st = inb(f->vm, STATUS);
+	struct devtest *dt = *state;
+	uint8_t st = inb(dt->vm, STATUS);
 
 	assert_int_equal(st & 0x01, 0);	/* nothing to read */
 	assert_int_equal(st & 0x02, 0);	/* input buffer empty: kb_wait passes */
 	assert_true(st & 0x04);			/* system flag */
-	assert_int_equal(irq_calls, 0);
+	assert_int_equal(devtest_irq_calls(dt), 0);
 }
 
 static void test_self_tests(void **state)
 {
-	struct fixture *f = *state;
-	struct vm *vm = f->vm;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 
 	assert_int_equal(command_reply(vm, 0xaa), 0x55);
 	assert_int_equal(inb(vm, STATUS) & 0x01, 0);	/* read cleared OBF */
@@ -137,8 +68,8 @@ static void test_self_tests(void **state)
 
 static void test_command_byte(void **state)
 {
-	struct fixture *f = *state;
-	struct vm *vm = f->vm;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 
 	assert_int_equal(command_reply(vm, 0x20), 0x45);
 	outb(vm, CMD, 0x60);
@@ -167,8 +98,8 @@ static void test_command_byte(void **state)
 
 static void test_unknown_ignored(void **state)
 {
-	struct fixture *f = *state;
-	struct vm *vm = f->vm;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 
 	outb(vm, CMD, 0x33);
 	outb(vm, CMD, 0xc5);
@@ -183,8 +114,8 @@ static void test_unknown_ignored(void **state)
 
 static void test_echo_commands(void **state)
 {
-	struct fixture *f = *state;
-	struct vm *vm = f->vm;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 
 	outb(vm, CMD, 0xd2);
 	outb(vm, DATA, 0x5a);
@@ -201,8 +132,8 @@ static void test_echo_commands(void **state)
 
 static void test_pulse_reset(void **state)
 {
-	struct fixture *f = *state;
-	struct vm *vm = f->vm;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 
 	/* Linux reboot=k: wait for IBF clear, then 0xfe. */
 	assert_int_equal(inb(vm, STATUS) & 0x02, 0);
@@ -216,16 +147,16 @@ static void test_pulse_reset(void **state)
 
 static void test_pulse_all_lines_resets(void **state)
 {
-	struct fixture *f = *state;
+	struct devtest *dt = *state;
 
-	outb(f->vm, CMD, 0xf0);
-	assert_int_equal(f->vm->stop_reason, VM_STOP_REBOOT);
+	outb(dt->vm, CMD, 0xf0);
+	assert_int_equal(dt->vm->stop_reason, VM_STOP_REBOOT);
 }
 
 static void test_output_port(void **state)
 {
-	struct fixture *f = *state;
-	struct vm *vm = f->vm;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 
 	assert_int_equal(command_reply(vm, 0xd0) & 0x03, 0x03);
 	/* Bit 0 set: no reset; A20 off is fine. */
@@ -243,8 +174,8 @@ static void test_output_port(void **state)
 /* A plain data write after a finished command is not a parameter. */
 static void test_parameter_consumed_once(void **state)
 {
-	struct fixture *f = *state;
-	struct vm *vm = f->vm;
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
 
 	outb(vm, CMD, 0xd1);
 	outb(vm, DATA, 0x03);
@@ -258,7 +189,8 @@ static void test_parameter_consumed_once(void **state)
 	assert_int_equal(vm->stop_reason, VM_RUNNING);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+/* The device has no interrupt line: every teardown checks none was raised. */
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, devtest_teardown_no_irq)
 
 int main(void)
 {

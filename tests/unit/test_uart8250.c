@@ -17,6 +17,8 @@
 #include "devices/device.h"
 #include "vmm/vm.h"
 
+#include "devtest.h"
+
 #define COM1 0x3f8
 #define RBR (COM1 + 0)
 #define THR (COM1 + 0)
@@ -31,111 +33,41 @@
 #define MSR (COM1 + 6)
 #define SCR (COM1 + 7)
 
-struct irq_event {
-	unsigned int gsi;
-	int level;
-};
-
-/* Recorded interrupt line changes (tests run one at a time). */
-static struct irq_event irq_log[4096];
-static unsigned int irq_count;
-
-static int record_irq(struct vm *vm, unsigned int gsi, int level)
-{
-	(void)vm;
-	if (irq_count < sizeof(irq_log) / sizeof(irq_log[0]))
-		irq_log[irq_count] = (struct irq_event){ gsi, level };
-	irq_count++;
-	return 0;
-}
-
-/* The current level of IRQ 4 as the recorder saw it (0 before any call). */
-static int irq4_level(void)
-{
-	unsigned int i;
-	int level = 0;
-
-	for (i = 0; i < irq_count && i < 4096; i++)
-		if (irq_log[i].gsi == 4)
-			level = irq_log[i].level;
-	return level;
-}
-
-/* Rising edges on IRQ 4 since the log was cleared. */
-static unsigned int irq4_edges(void)
-{
-	unsigned int i, edges = 0;
-	int level = 0;
-
-	for (i = 0; i < irq_count && i < 4096; i++) {
-		if (irq_log[i].gsi != 4)
-			continue;
-		if (irq_log[i].level && !level)
-			edges++;
-		level = irq_log[i].level;
-	}
-	return edges;
-}
-
-/* Forget the history but keep the current level as the starting point. */
-static void irq_log_reset(void)
-{
-	int level = irq4_level();
-
-	irq_count = 0;
-	if (level)
-		irq_log[irq_count++] = (struct irq_event){ 4, 1 };
-}
+#define COM1_IRQ 4
 
 struct fixture {
-	struct vm *vm;
-	struct vm_config cfg;
+	struct devtest *dt;
+	struct vm *vm;		/* dt->vm */
 	int pipe_rd, pipe_wr;
 };
 
-static const struct device_type *find_type(const char *name)
+/* The current level of IRQ 4 as the recorder saw it (0 before any call). */
+static int irq4_level(struct fixture *f)
 {
-	const struct device_type *const *t;
-
-	for (t = __start_skiff_devices; t < __stop_skiff_devices; t++)
-		if (!strcmp((*t)->name, name))
-			return *t;
-	return NULL;
+	return devtest_irq_level(f->dt, COM1_IRQ);
 }
 
-static uint8_t inb(struct vm *vm, uint16_t port)
+/* Rising edges on IRQ 4 since the recorder was reset. */
+static unsigned int irq4_edges(struct fixture *f)
 {
-	uint8_t v = 0;
-
-	assert_true(bus_access(&vm->pio, port, &v, 1, false));
-	return v;
+	return devtest_irq_edges(f->dt, COM1_IRQ);
 }
 
-static void outb(struct vm *vm, uint16_t port, uint8_t v)
-{
-	assert_true(bus_access(&vm->pio, port, &v, 1, true));
-}
-
+/* COM1 on a bare VM, its output going into a pipe we can drain. */
 static int setup(void **state)
 {
-	const struct device_type *t = find_type("uart8250");
 	struct fixture *f = calloc(1, sizeof(*f));
 	int fds[2];
 
 	assert_non_null(f);
-	assert_non_null(t);
-	assert_int_equal(t->order, 10);
-	f->vm = calloc(1, sizeof(*f->vm));
-	assert_non_null(f->vm);
-	vm_init_bare(f->vm, &f->cfg);
-	f->vm->irq_line = record_irq;
+	f->dt = devtest_new_bare(NULL);
+	f->vm = f->dt->vm;
 	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
 	f->pipe_rd = fds[0];
 	f->pipe_wr = fds[1];
 	assert_int_equal(fcntl(f->pipe_rd, F_SETFL, O_NONBLOCK), 0);
 	f->vm->console_out_fd = f->pipe_wr;
-	irq_count = 0;
-	assert_int_equal(t->create(f->vm), 0);
+	devtest_attach(f->dt, "uart8250", 10);
 	*state = f;
 	return 0;
 }
@@ -144,7 +76,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	vm_destroy(f->vm);
+	devtest_free(f->dt);
 	if (f->pipe_rd >= 0)
 		close(f->pipe_rd);
 	if (f->pipe_wr >= 0)
@@ -225,7 +157,7 @@ static void test_linux_probe(void **state)
 	/* Idle: transmitter empty, no data, not all-ones. */
 	assert_int_equal(inb(vm, LSR), 0x60);
 	assert_int_equal(inb(vm, IIR), 0x01);
-	assert_int_equal(irq4_level(), 0);
+	assert_int_equal(irq4_level(f), 0);
 }
 
 static void test_divisor_latch(void **state)
@@ -275,39 +207,39 @@ static void test_thre_interrupt(void **state)
 
 	outb(vm, MCR, 0x0b);	/* DTR | RTS | OUT2 */
 	outb(vm, FCR, 0x07);
-	irq_log_reset();
+	devtest_irq_reset(f->dt);
 
 	/* Enabling ETBEI with THR empty raises THRE. */
 	outb(vm, IER, 0x02);
-	assert_int_equal(irq4_level(), 1);
-	assert_int_equal(irq4_edges(), 1);
+	assert_int_equal(irq4_level(f), 1);
+	assert_int_equal(irq4_edges(f), 1);
 	/* Reading IIR that reports it acknowledges it. */
 	assert_int_equal(inb(vm, IIR), 0xc2);
-	assert_int_equal(irq4_level(), 0);
+	assert_int_equal(irq4_level(f), 0);
 	assert_int_equal(inb(vm, IIR), 0xc1);
 
 	/* Writing THR: the byte leaves at once and THRE comes back. */
 	outb(vm, THR, 'x');
-	assert_int_equal(irq4_level(), 1);
-	assert_int_equal(irq4_edges(), 2);
+	assert_int_equal(irq4_level(f), 1);
+	assert_int_equal(irq4_edges(f), 2);
 	/* A THR write while THRE is still pending makes a fresh edge. */
 	outb(vm, THR, 'y');
-	assert_int_equal(irq4_level(), 1);
-	assert_int_equal(irq4_edges(), 3);
+	assert_int_equal(irq4_level(f), 1);
+	assert_int_equal(irq4_edges(f), 3);
 	assert_int_equal(drain_pipe(f, buf, sizeof(buf)), 2);
 
 	/* Disabling ETBEI drops the line... */
 	outb(vm, IER, 0x00);
-	assert_int_equal(irq4_level(), 0);
+	assert_int_equal(irq4_level(f), 0);
 	assert_int_equal(inb(vm, IIR), 0xc1);
 	/* ...and enabling it again re-raises (Linux's THRE re-assert test). */
 	outb(vm, IER, 0x02);
-	assert_int_equal(irq4_level(), 1);
-	assert_int_equal(irq4_edges(), 4);
+	assert_int_equal(irq4_level(f), 1);
+	assert_int_equal(irq4_edges(f), 4);
 	/* Rewriting IER with ETBEI already set does not re-raise an ack'ed THRE. */
 	assert_int_equal(inb(vm, IIR), 0xc2);
 	outb(vm, IER, 0x02);
-	assert_int_equal(irq4_level(), 0);
+	assert_int_equal(irq4_level(f), 0);
 	assert_int_equal(inb(vm, IIR), 0xc1);
 
 	/* Without FIFO the IIR high bits are clear. */
@@ -324,19 +256,19 @@ static void test_rx_data_ready(void **state)
 
 	outb(vm, MCR, 0x08);
 	outb(vm, IER, 0x01);
-	irq_log_reset();
-	assert_int_equal(irq4_level(), 0);
+	devtest_irq_reset(f->dt);
+	assert_int_equal(irq4_level(f), 0);
 	assert_int_equal(inb(vm, LSR) & 0x01, 0);
 
 	rx(f, "ab", 2);
 	assert_int_equal(inb(vm, LSR) & 0x01, 0x01);
-	assert_int_equal(irq4_level(), 1);
+	assert_int_equal(irq4_level(f), 1);
 	assert_int_equal(inb(vm, IIR), 0x04);
 	assert_int_equal(inb(vm, RBR), 'a');
-	assert_int_equal(irq4_level(), 1);
+	assert_int_equal(irq4_level(f), 1);
 	assert_int_equal(inb(vm, RBR), 'b');
 	assert_int_equal(inb(vm, LSR) & 0x01, 0);
-	assert_int_equal(irq4_level(), 0);
+	assert_int_equal(irq4_level(f), 0);
 	assert_int_equal(inb(vm, IIR), 0x01);
 
 	/* Rx data outranks THRE; THRE shows once rx is drained. */
@@ -400,7 +332,7 @@ static void test_rx_overrun(void **state)
 	rx(f, bytes, sizeof(bytes));
 	/* Line status outranks rx data. */
 	assert_int_equal(inb(vm, IIR), 0x06);
-	assert_int_equal(irq4_level(), 1);
+	assert_int_equal(irq4_level(f), 1);
 	assert_int_equal(inb(vm, LSR) & 0x03, 0x03);	/* DR | OE */
 	/* OE clears on read. */
 	assert_int_equal(inb(vm, LSR) & 0x03, 0x01);
@@ -409,7 +341,7 @@ static void test_rx_overrun(void **state)
 	for (i = 0; i < 4096; i++)
 		assert_int_equal(inb(vm, RBR), (uint8_t)(i * 7));
 	assert_int_equal(inb(vm, LSR) & 0x03, 0);
-	assert_int_equal(irq4_level(), 0);
+	assert_int_equal(irq4_level(f), 0);
 }
 
 static void test_out2_gating(void **state)
@@ -418,21 +350,21 @@ static void test_out2_gating(void **state)
 	struct vm *vm = f->vm;
 
 	outb(vm, IER, 0x02);	/* THRE pending */
-	assert_int_equal(irq4_level(), 0);
+	assert_int_equal(irq4_level(f), 0);
 	assert_int_equal(inb(vm, IIR), 0x02);	/* pending, just not wired */
 	outb(vm, IER, 0x00);
 	outb(vm, IER, 0x02);
 	outb(vm, MCR, 0x08);
-	assert_int_equal(irq4_level(), 1);
+	assert_int_equal(irq4_level(f), 1);
 	outb(vm, MCR, 0x00);
-	assert_int_equal(irq4_level(), 0);
+	assert_int_equal(irq4_level(f), 0);
 	outb(vm, MCR, 0x08);
-	assert_int_equal(irq4_level(), 1);
+	assert_int_equal(irq4_level(f), 1);
 	/* Loopback forces OUT2 inactive. */
 	outb(vm, MCR, 0x18);
-	assert_int_equal(irq4_level(), 0);
+	assert_int_equal(irq4_level(f), 0);
 	outb(vm, MCR, 0x08);
-	assert_int_equal(irq4_level(), 1);
+	assert_int_equal(irq4_level(f), 1);
 }
 
 static void test_loopback_tx(void **state)
@@ -602,7 +534,7 @@ static void test_rx_concurrent(void **state)
 static void test_second_instance_refused(void **state)
 {
 	struct fixture *f = *state;
-	const struct device_type *t = find_type("uart8250");
+	const struct device_type *t = devtest_find_type("uart8250");
 	struct vm *vm = f->vm;
 
 	assert_non_null(vm->console_rx);

@@ -187,34 +187,34 @@ static void i8042_reset(struct i8042 *k)
 	vm_request_stop(k->vm, VM_STOP_REBOOT, 0);
 }
 
-static void i8042_data_write(void *opaque, uint64_t offset,
-			     const uint8_t *data, uint32_t len)
+/*
+ * A byte written to either port: handle() runs under the lock, and the
+ * reset it asks for is requested after the lock is dropped.
+ */
+static void i8042_write(struct i8042 *k, uint64_t offset, const uint8_t *data,
+			uint32_t len, bool (*handle)(struct i8042 *k, uint8_t v))
 {
-	struct i8042 *k = opaque;
 	bool reset;
 
 	if (offset || !len)
 		return;
 	pthread_mutex_lock(&k->lock);
-	reset = i8042_data(k, data[0]);
+	reset = handle(k, data[0]);
 	pthread_mutex_unlock(&k->lock);
 	if (reset)
 		i8042_reset(k);
 }
 
+static void i8042_data_write(void *opaque, uint64_t offset,
+			     const uint8_t *data, uint32_t len)
+{
+	i8042_write(opaque, offset, data, len, i8042_data);
+}
+
 static void i8042_cmd_write(void *opaque, uint64_t offset,
 			    const uint8_t *data, uint32_t len)
 {
-	struct i8042 *k = opaque;
-	bool reset;
-
-	if (offset || !len)
-		return;
-	pthread_mutex_lock(&k->lock);
-	reset = i8042_command(k, data[0]);
-	pthread_mutex_unlock(&k->lock);
-	if (reset)
-		i8042_reset(k);
+	i8042_write(opaque, offset, data, len, i8042_command);
 }
 
 static const struct bus_ops i8042_data_ops = {
