@@ -50,14 +50,18 @@ for f in $INPUTS; do
 done
 linux_version=$(pkg_version linux-source-6.1)
 busybox_version=$(pkg_version busybox-static)
-key=$({
-	for f in $INPUTS; do
-		echo "== $f"
-		cat "$HERE/$f"
-	done
-	echo "linux-source-6.1 $linux_version"
-	echo "busybox-static $busybox_version"
-} | sha256sum | cut -c1-12)
+# input_key DIR: the cache key of the inputs in DIR.
+input_key() {
+	{
+		for f in $INPUTS; do
+			echo "== $f"
+			cat "$1/$f"
+		done
+		echo "linux-source-6.1 $linux_version"
+		echo "busybox-static $busybox_version"
+	} | sha256sum | cut -c1-12
+}
+key=$(input_key "$HERE")
 out=$GUEST/$key
 
 if complete "$out"; then
@@ -97,6 +101,8 @@ mkdir "$tmp/in"
 for f in $INPUTS; do
 	cp "$HERE/$f" "$tmp/in/$f"
 done
+[ "$(input_key "$tmp/in")" = "$key" ] ||
+	die "guest/ inputs changed while starting the build; run it again"
 log=$GUEST/build-$key.log
 : >"$log"
 
@@ -157,8 +163,9 @@ kmake -j"$(nproc)" vmlinux bzImage || fail_log "kernel build"
 say "kernel built in $(($(date +%s) - start)) s"
 
 objcopy --strip-all "$obj/vmlinux" "$tmp/vmlinux" || die "objcopy vmlinux"
-readelf -n "$tmp/vmlinux" | grep Xen >/dev/null ||
-	die "vmlinux has no Xen ELF note (is CONFIG_PVH on?)"
+# The PVH entry point: Xen note XEN_ELFNOTE_PHYS32_ENTRY (type 18).
+readelf -n "$tmp/vmlinux" | grep -E 'Xen.*(0x00000012|PHYS32_ENTRY)' >/dev/null ||
+	die "vmlinux has no XEN_ELFNOTE_PHYS32_ENTRY note (is CONFIG_PVH on?)"
 cp "$obj/arch/x86/boot/bzImage" "$tmp/bzImage"
 cp "$obj/System.map" "$tmp/System.map"
 cp "$obj/.config" "$tmp/config"
@@ -210,7 +217,6 @@ file /bin/busybox $BUSYBOX 0755 0 0
 file /bin/skiff-checks $tmp/in/checks.sh 0755 0 0
 file /init $tmp/in/init 0755 0 0
 file /etc/fstab $tmp/fstab 0644 0 0
-slink /bin/sh /bin/busybox 0777 0 0
 EOF
 "$gen" "$tmp/files" >"$tmp/initramfs.cpio" 2>>"$log" ||
 	fail_log "gen_init_cpio"
@@ -222,6 +228,11 @@ rm -rf "$out"
 mv "$tmp" "$out"
 trap - EXIT
 point_current "$key"
+# Keep the four newest builds (other checkouts may use older keys).
+hex='[0-9a-f][0-9a-f][0-9a-f][0-9a-f]'
+ls -1dt "$GUEST"/$hex$hex$hex 2>/dev/null | tail -n +5 | while IFS= read -r d; do
+	[ "${d##*/}" = "$key" ] || rm -rf "$d" "$GUEST/build-${d##*/}.log"
+done
 say "done: $(cat "$out/kernelrelease"), $(du -h "$out/bzImage" | cut -f1) bzImage"
 echo "$out"
 exit 0
