@@ -11,8 +11,8 @@ CPUS=${2:-1}
 RUNS=${RUNS:-3}
 TIMEOUT=${TIMEOUT:-900}
 make -s -C "$ROOT" O="$B" all >/dev/null || exit 1
-GUEST_DIR=$("$ROOT/guest/build.sh" --print-dir 2>/dev/null || true)
-[ -n "$GUEST_DIR" ] || GUEST_DIR=${SKIFF_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/skiff}/guest/current
+# Resolve the link once: both VMMs boot the very same files.
+GUEST_DIR=$(readlink -f "${SKIFF_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/skiff}/guest/current")
 KERNEL=$GUEST_DIR/vmlinux
 INITRD=$GUEST_DIR/initramfs.cpio
 [ -r "$KERNEL" ] || { echo "no default guest: run make guest" >&2; exit 1; }
@@ -21,18 +21,31 @@ CMDLINE="console=ttyS0 reboot=k panic=-1"
 [ -e /sys/module/kvm_pvm ] && QCMD="$CMDLINE clearcpuid=xsave,smap,popcnt,cx16" || QCMD=$CMDLINE
 
 # boot_once LOG CMD...: prints "init_ms exit_ms status" (init_ms "-" if the
-# banner never came).
+# banner never came). A VMM that reports a KVM internal error (QEMU pauses
+# the VM then, instead of exiting) is stopped and counted as status "fail".
 boot_once() {
-	local log=$1 t0 t_init=- line rc
+	local log=$1 t0 t_init=- pid rc
 	shift
 	t0=$(date +%s%N)
-	while IFS= read -r line; do
-		printf '%s\n' "$line" >>"$log"
-		case "$line" in
-		*"skiff guest:"*) [ "$t_init" = - ] && t_init=$((($(date +%s%N) - t0) / 1000000));;
-		esac
-	done < <(timeout "$TIMEOUT" "$@" </dev/null 2>&1; echo "__rc=$?")
-	rc=$(grep -o '__rc=[0-9]*' "$log" | tail -1 | cut -d= -f2)
+	timeout "$TIMEOUT" "$@" </dev/null >"$log" 2>&1 &
+	pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		if [ "$t_init" = - ] && grep -q "skiff guest:" "$log"; then
+			t_init=$((($(date +%s%N) - t0) / 1000000))
+		fi
+		if grep -qE "KVM internal error|emulation failure" "$log"; then
+			kill "$pid"
+			wait "$pid"
+			echo "$t_init $((($(date +%s%N) - t0) / 1000000)) fail"
+			return
+		fi
+		sleep 0.1
+	done
+	wait "$pid"
+	rc=$?
+	if [ "$t_init" = - ] && grep -q "skiff guest:" "$log"; then
+		t_init=$((($(date +%s%N) - t0) / 1000000))
+	fi
 	echo "$t_init $((($(date +%s%N) - t0) / 1000000)) $rc"
 }
 
@@ -50,7 +63,8 @@ bench_vmm() {	# name, command...
 		statuses+=("$st")
 		if [ "$ti" = - ]; then
 			echo "# $name run $i: init never reached (exit $st); last lines:" >&2
-			grep -v __rc "$log" | tail -3 | sed 's/^/#   /' >&2
+			grep -E "internal error|emulation failure|RIP|EIP|Code=" "$log" | head -4 | sed 's/^/#   /' >&2
+			tail -2 "$log" | sed 's/^/#   /' >&2
 		fi
 		rm -f "$log"
 	done

@@ -12,6 +12,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -22,13 +23,28 @@
 
 enum { EV_SIGNAL, EV_STDIN, EV_STOP, EV_TIMER };
 
+/*
+ * A second signal this soon after the first is the same request: timeout(1)
+ * and group kills deliver SIGTERM to the process and to its group at once.
+ */
+#define SIGNAL_REPEAT_NS 1000000000ULL
+
 struct run_loop {
 	struct vm *vm;
 	int epfd, sigfd, timerfd;
 	bool stdin_open;
 	bool shutting_down;
+	uint64_t first_signal_ns;
 	struct console_input console;
 };
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
 
 static int watch(struct run_loop *rl, int fd, uint64_t tag)
 {
@@ -57,12 +73,19 @@ static void start_shutdown(struct run_loop *rl, const char *why)
 static void on_signal(struct run_loop *rl)
 {
 	struct signalfd_siginfo si;
+	uint64_t now;
 
 	while (read(rl->sigfd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGQUIT)
+		if (si.ssi_signo == SIGQUIT) {
 			vm_request_dump(rl->vm);
-		else
-			start_shutdown(rl, strsignal(si.ssi_signo));
+			continue;
+		}
+		now = monotonic_ns();
+		if (rl->shutting_down && now - rl->first_signal_ns < SIGNAL_REPEAT_NS)
+			continue;
+		if (!rl->shutting_down)
+			rl->first_signal_ns = now;
+		start_shutdown(rl, strsignal(si.ssi_signo));
 	}
 }
 

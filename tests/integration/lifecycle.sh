@@ -62,10 +62,21 @@ check "hard stop after about the 1 s timeout (${ms} ms)" [ "$ms" -ge 900 -a "$ms
 pid=$!
 wait_for "writing" "$T/out"
 kill -TERM $pid
-sleep 0.2
+sleep 1.2
+start=$(date +%s%N)
 kill -INT $pid
 wait $pid
-check "a second signal stops at once (exit $?)" [ $? -eq 8 ] 
+rc=$?
+ms=$((($(date +%s%N) - start) / 1000000))
+check "a second signal stops at once (exit $rc in $ms ms)" [ "$rc" -eq 8 -a "$ms" -lt 5000 ]
+
+# timeout(1) signals skiff and its process group at once: that is one
+# request, so a guest that handles the power button still powers off.
+timeout --preserve-status -s TERM 3 "$SKIFF" run --kernel "$GUESTS/powerbtn.elf" --shutdown-timeout 20 \
+	</dev/null >"$T/out" 2>&1
+rc=$?
+check "timeout(1)'s double SIGTERM is one power-button press (exit $rc)" [ "$rc" -eq 0 ]
+check "  ... and the guest powered off" grep -q "pressed, powering off" "$T/out"
 
 # Reboot: exit with status 4, or boot again with --on-reboot restart.
 timeout 10 "$SKIFF" run --kernel "$GUESTS/reboot.elf" </dev/null >"$T/out" 2>&1
