@@ -25,7 +25,11 @@
 #define DEBUG_EXIT_PORT	0xf4
 #define COM1_PORT	0x3f8
 
-/* The PVH boot ABI (xen/include/public/arch-x86/hvm/start_info.h). */
+/*
+ * The PVH boot ABI (xen/include/public/arch-x86/hvm/start_info.h). Written
+ * out here again on purpose, not shared with src/arch/x86/boot.c: the guests
+ * check what the loader built, so they must not borrow its definitions.
+ */
 #define HVM_START_MAGIC	0x336ec578
 
 struct hvm_start_info {
