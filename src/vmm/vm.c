@@ -409,6 +409,26 @@ static bool close_kvm_fds_in_child(struct vm *vm)
 	_exit(0);
 }
 
+static void vm_log_stats(const struct vm *vm)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->nr_vcpus; i++) {
+		const uint64_t *st = vm->vcpus[i].stats;
+
+		vm_log(vm, "vcpu%u: %llu port I/O and %llu MMIO exits (%llu unclaimed), "
+		       "%llu signals, %llu debug exits, %llu instruction assists, "
+		       "%llu SYSCALL repairs", i,
+		       (unsigned long long)st[VCPU_STAT_IO],
+		       (unsigned long long)st[VCPU_STAT_MMIO],
+		       (unsigned long long)st[VCPU_STAT_UNCLAIMED],
+		       (unsigned long long)st[VCPU_STAT_INTR],
+		       (unsigned long long)st[VCPU_STAT_DEBUG],
+		       (unsigned long long)st[VCPU_STAT_PVM_ASSIST],
+		       (unsigned long long)st[VCPU_STAT_PVM_SYSCALL]);
+	}
+}
+
 static void vm_free(struct vm *vm, bool detach_kvm)
 {
 	unsigned int i;
@@ -416,6 +436,7 @@ static void vm_free(struct vm *vm, bool detach_kvm)
 	if (!vm)
 		return;
 	vm_stop_vcpus(vm);
+	vm_log_stats(vm);
 	/* Devices first: they flush and close what they own. */
 	vm_destroy_devices(vm);
 	guest_mem_free(&vm->mem);

@@ -91,3 +91,11 @@ check "--on-reboot restart boots again ($boots boots in 3 s)" [ "$boots" -ge 2 ]
 (sleep 0.5; printf '\001x') | timeout 10 "$SKIFF" run --kernel "$GUESTS/debug_exit.elf" \
 	--cmdline code=1 >"$T/out" 2>&1
 check "Ctrl-A x quits (exit $?)" [ $? -eq 8 ]
+
+# --verbose reports each vCPU's exit counters when the VM stops.
+"$SKIFF" run -v --cpus 2 --kernel "$GUESTS/smp.elf" --debug-exit --cmdline cpus=2 \
+	</dev/null >"$T/out" 2>&1
+check "--verbose prints exit counters for every vCPU" \
+	grep -qE "vcpu1: [0-9]+ port I/O and [0-9]+ MMIO exits" "$T/out"
+check "  ... and vcpu0 counted its port I/O" \
+	grep -qE "vcpu0: [1-9][0-9]* port I/O" "$T/out"
