@@ -287,10 +287,11 @@ static int vm_create_vcpus(struct vm *vm, const struct boot_result *boot)
 	if (!vm->vcpus)
 		return -ENOMEM;
 	for (i = 0; i < vm->cfg->cpus; i++) {
+		/* Counted first: a half-created vCPU is still destroyed. */
+		vm->nr_vcpus++;
 		ret = vcpu_create(vm, &vm->vcpus[i], i);
 		if (ret)
 			return ret;
-		vm->nr_vcpus++;
 	}
 	return vcpu_setup_boot(&vm->vcpus[0], boot);
 }

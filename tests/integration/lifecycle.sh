@@ -99,3 +99,25 @@ check "--verbose prints exit counters for every vCPU" \
 	grep -qE "vcpu1: [0-9]+ port I/O and [0-9]+ MMIO exits" "$T/out"
 check "  ... and vcpu0 counted its port I/O" \
 	grep -qE "vcpu0: [1-9][0-9]* port I/O" "$T/out"
+
+# SIGQUIT: every vCPU dumps its registers, and the VM keeps running.
+"$SKIFF" run --kernel "$GUESTS/powerbtn.elf" --cpus 2 --shutdown-timeout 20 \
+	</dev/null >"$T/out" 2>"$T/err" &
+pid=$!
+if wait_for "waiting for the power button" "$T/out"; then
+	kill -QUIT $pid
+	wait_for "vcpu1: registers (SIGQUIT)" "$T/err"
+	check "SIGQUIT: vcpu0 dumped its registers" grep -q "vcpu0: registers (SIGQUIT)" "$T/err"
+	check "SIGQUIT: vcpu1 dumped its registers" grep -q "vcpu1: registers (SIGQUIT)" "$T/err"
+	check "SIGQUIT: the dump shows RIP" grep -qE "RIP=[0-9a-f]{16}" "$T/err"
+	check "SIGQUIT: the dump shows the code bytes at RIP" \
+		grep -qE "code at RIP:( [0-9a-f]{2})+" "$T/err"
+	check "SIGQUIT: the VM is still running" kill -0 $pid
+	kill -TERM $pid
+	wait $pid
+	rc=$?
+	check "SIGQUIT: the guest still powers off afterwards (exit $rc)" [ "$rc" -eq 0 ]
+else
+	not_ok "powerbtn guest did not start for the SIGQUIT test"
+	kill -9 $pid
+fi
