@@ -16,9 +16,9 @@ CFLAGS_BASE += -O2
 LDFLAGS_BASE :=
 endif
 CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
-# Compression libraries linked statically: fewer shared objects to load at
+# Compression libraries and liburing linked statically: fewer shared objects to load at
 # every VM start (part of the start-up budget).
-LIBS := -Wl,-Bstatic -lz -llz4 -lzstd -llzma -Wl,-Bdynamic -lpthread
+LIBS := -Wl,-Bstatic -lz -llz4 -lzstd -llzma -luring -Wl,-Bdynamic -lpthread
 
 SRCS := $(sort $(shell find src -name '*.c'))
 LIB_SRCS := $(filter-out src/cli/main.c,$(SRCS))

@@ -4,11 +4,11 @@
 set -euo pipefail
 PACKAGES=(
 	build-essential pkg-config
-	zlib1g-dev liblz4-dev libzstd-dev liblzma-dev libcmocka-dev
+	zlib1g-dev liblz4-dev libzstd-dev liblzma-dev libcmocka-dev liburing-dev
 	acpica-tools
 	# the default Linux guest (make guest)
 	linux-source-6.1 busybox-static flex bison bc libelf-dev libssl-dev
-	cpio xz-utils lz4 zstd
+	cpio xz-utils lz4 zstd e2fsprogs
 	# benchmarks compare with QEMU
 	qemu-system-x86
 )

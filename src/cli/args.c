@@ -16,6 +16,7 @@
 #include "vmm/memory.h"
 
 #define DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
+#define DEFAULT_CMDLINE_HVC "console=hvc0 reboot=k panic=-1"
 #define DEFAULT_SHUTDOWN_TIMEOUT 30
 
 static const char run_usage[] =
@@ -36,11 +37,17 @@ static const char run_usage[] =
 "                         gets to power off before a hard stop (default 30);\n"
 "                         a second signal, a second or more later, stops\n"
 "                         at once\n"
+"  --disk path=FILE[,readonly=on][,serial=ID][,cache=none|writeback]\n"
+"                         a virtio-blk disk on a raw image (repeatable, up\n"
+"                         to 16); the image is locked while the VM runs\n"
+"  --rng                  a virtio-rng device fed by getrandom(2)\n"
+"  --console serial|virtio  the console on COM1 (ttyS0, default) or on\n"
+"                         virtio-console (hvc0; no UART then)\n"
 "  --debug-exit           port 0xf4 ends the VM with status (value << 1) | 1\n"
 "  -v, --verbose          say what skiff does (boot path, work-arounds)\n"
 "  -h, --help             this help\n"
 "\n"
-"Console: the guest's serial port is on stdin/stdout. Ctrl-A x quits,\n"
+"Console: the guest's console is on stdin/stdout. Ctrl-A x quits,\n"
 "Ctrl-A Ctrl-A sends Ctrl-A.\n"
 "Exit status: 0 guest powered off, 2 bad option or input file, 4 guest\n"
 "rebooted, 6 guest crashed (triple fault, unhandled exit), 8 stopped by\n"
@@ -50,6 +57,7 @@ static const char run_usage[] =
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY,
 	OPT_NAME, OPT_ON_REBOOT, OPT_SHUTDOWN_TIMEOUT, OPT_DEBUG_EXIT,
+	OPT_DISK, OPT_RNG, OPT_CONSOLE,
 };
 
 static const struct option run_options[] = {
@@ -62,6 +70,9 @@ static const struct option run_options[] = {
 	{ "on-reboot", required_argument, NULL, OPT_ON_REBOOT },
 	{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
 	{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -193,6 +204,86 @@ static int append_guest_command(struct vm_config *cfg, int argc, char **argv)
 	return 0;
 }
 
+static bool serial_ok(const char *s)
+{
+	if (!*s || strlen(s) > VM_DISK_SERIAL_MAX)
+		return false;
+	for (; *s; s++)
+		if (*s <= ' ' || *s > '~')
+			return false;
+	return true;
+}
+
+/* One key=value of --disk into d; 0 or a usage error naming the key. */
+static int parse_disk_key(const char *arg, const char *key, const char *val,
+			  struct vm_disk_config *d)
+{
+	if (!strcmp(key, "path")) {
+		if (!*val)
+			return usage_error("--disk '%s': path is empty", arg);
+		free(d->path);
+		d->path = strdup(val);
+		return d->path ? 0 : EXIT_HOST_ERROR;
+	}
+	if (!strcmp(key, "readonly")) {
+		if (strcmp(val, "on") && strcmp(val, "off"))
+			return usage_error("--disk '%s': readonly=%s is not 'on' or 'off'", arg, val);
+		d->readonly = !strcmp(val, "on");
+		return 0;
+	}
+	if (!strcmp(key, "serial")) {
+		if (!serial_ok(val))
+			return usage_error("--disk '%s': serial '%s' must be 1-%d printable "
+					   "characters without spaces", arg, val, VM_DISK_SERIAL_MAX);
+		snprintf(d->serial, sizeof(d->serial), "%s", val);
+		return 0;
+	}
+	if (!strcmp(key, "cache")) {
+		if (!strcmp(val, "none"))
+			d->cache = DISK_CACHE_MODE_NONE;
+		else if (!strcmp(val, "writeback"))
+			d->cache = DISK_CACHE_MODE_WRITEBACK;
+		else
+			return usage_error("--disk '%s': cache=%s is not 'none' or 'writeback'",
+					   arg, val);
+		return 0;
+	}
+	return usage_error("--disk '%s': unknown key '%s' (path, readonly, serial, cache)",
+			   arg, key);
+}
+
+static int parse_disk(const char *arg, struct vm_config *cfg)
+{
+	struct vm_disk_config d = { .cache = DISK_CACHE_MODE_WRITEBACK };
+	char *copy, *item, *save = NULL, *eq;
+	int ret = 0;
+
+	if (cfg->nr_disks >= VM_MAX_DISKS)
+		return usage_error("--disk: at most %d disks", VM_MAX_DISKS);
+	copy = strdup(arg);
+	if (!copy)
+		return EXIT_HOST_ERROR;
+	for (item = strtok_r(copy, ",", &save); item && !ret;
+	     item = strtok_r(NULL, ",", &save)) {
+		eq = strchr(item, '=');
+		if (!eq) {
+			ret = usage_error("--disk '%s': '%s' is not key=value", arg, item);
+			break;
+		}
+		*eq = '\0';
+		ret = parse_disk_key(arg, item, eq + 1, &d);
+	}
+	free(copy);
+	if (!ret && !d.path)
+		ret = usage_error("--disk '%s': path=FILE is missing", arg);
+	if (ret) {
+		free(d.path);
+		return ret;
+	}
+	cfg->disks[cfg->nr_disks++] = d;
+	return 0;
+}
+
 static int parse_one(int opt, const char *arg, struct vm_config *cfg)
 {
 	unsigned long v;
@@ -247,6 +338,19 @@ static int parse_one(int opt, const char *arg, struct vm_config *cfg)
 		return 0;
 	case OPT_DEBUG_EXIT:
 		cfg->debug_exit = true;
+		return 0;
+	case OPT_DISK:
+		return parse_disk(arg, cfg);
+	case OPT_RNG:
+		cfg->rng = true;
+		return 0;
+	case OPT_CONSOLE:
+		if (!strcmp(arg, "serial"))
+			cfg->console = CONSOLE_SERIAL;
+		else if (!strcmp(arg, "virtio"))
+			cfg->console = CONSOLE_VIRTIO;
+		else
+			return usage_error("--console: '%s' is not 'serial' or 'virtio'", arg);
 		return 0;
 	case 'v':
 		cfg->verbose = true;
@@ -305,7 +409,8 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, bool *done)
 	if (ret)
 		return ret;
 	if (!cfg->cmdline)
-		cfg->cmdline = strdup(DEFAULT_CMDLINE);
+		cfg->cmdline = strdup(cfg->console == CONSOLE_VIRTIO ?
+				      DEFAULT_CMDLINE_HVC : DEFAULT_CMDLINE);
 	if (optind < argc)
 		return append_guest_command(cfg, argc - optind, argv + optind);
 	return 0;
@@ -316,5 +421,7 @@ void cli_config_free(struct vm_config *cfg)
 	free(cfg->kernel_path);
 	free(cfg->initrd_path);
 	free(cfg->cmdline);
+	for (unsigned int i = 0; i < cfg->nr_disks; i++)
+		free(cfg->disks[i].path);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -11,6 +11,26 @@ enum on_reboot {
 	ON_REBOOT_RESTART,
 };
 
+enum console_kind {
+	CONSOLE_SERIAL,		/* COM1 16550A, ttyS0 */
+	CONSOLE_VIRTIO,		/* virtio-console port 0, hvc0; no UART */
+};
+
+enum disk_cache_mode {
+	DISK_CACHE_MODE_WRITEBACK,
+	DISK_CACHE_MODE_NONE,
+};
+
+#define VM_MAX_DISKS 16
+#define VM_DISK_SERIAL_MAX 20	/* VIRTIO_BLK_ID_BYTES */
+
+struct vm_disk_config {
+	char *path;
+	bool readonly;
+	enum disk_cache_mode cache;
+	char serial[VM_DISK_SERIAL_MAX + 1];
+};
+
 #define VM_MAX_CPUS 64
 #define VM_MIN_MEM (16ULL << 20)
 #define VM_MAX_MEM (1ULL << 40)
@@ -26,6 +46,10 @@ struct vm_config {
 	bool verbose;
 	enum on_reboot on_reboot;
 	unsigned int shutdown_timeout;	/* seconds from SIGTERM to hard stop */
+	enum console_kind console;
+	bool rng;			/* virtio-rng */
+	struct vm_disk_config disks[VM_MAX_DISKS];
+	unsigned int nr_disks;
 };
 
 #endif

@@ -14,6 +14,7 @@
 #include "arch/x86/boot.h"
 #include "arch/x86/cpuid.h"
 #include "devices/device.h"
+#include "vmm/evloop.h"
 #include "vmm/pvm.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -58,6 +59,36 @@ static int kvm_irq_line(struct vm *vm, unsigned int gsi, int level)
 	return 0;
 }
 
+static int kvm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data)
+{
+	struct kvm_msi msi = {
+		.address_lo = (uint32_t)addr,
+		.address_hi = (uint32_t)(addr >> 32),
+		.data = data,
+	};
+
+	/* 0: the guest blocked it (e.g. no LAPIC at addr); not an error. */
+	if (ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &msi) < 0)
+		return -errno;
+	return 0;
+}
+
+static int kvm_ioeventfd(struct vm *vm, uint64_t addr, int fd, bool assign)
+{
+	struct kvm_ioeventfd io = {
+		.addr = addr,
+		.len = 0,	/* any length: drivers write 16 bits, some 32 */
+		.fd = fd,
+		.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+	};
+
+	if (vm->vm_fd < 0)
+		return -ENOSYS;
+	if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0)
+		return -errno;
+	return 0;
+}
+
 void vm_init_bare(struct vm *vm, const struct vm_config *cfg)
 {
 	vm->cfg = cfg;
@@ -66,6 +97,8 @@ void vm_init_bare(struct vm *vm, const struct vm_config *cfg)
 	vm->stop_efd = -1;
 	vm->console_out_fd = STDOUT_FILENO;
 	vm->irq_line = kvm_irq_line;
+	vm->signal_msi = kvm_signal_msi;
+	vm->ioeventfd = kvm_ioeventfd;
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 	pthread_mutex_init(&vm->stop_lock, NULL);
@@ -164,7 +197,8 @@ static int vm_create_devices(struct vm *vm)
 	qsort(types, n, sizeof(*types), cmp_device_order);
 	for (i = 0; i < n && !ret; i++) {
 		ret = types[i]->create(vm);
-		if (ret)
+		/* -ENOEXEC: a bad input file, already reported by the device. */
+		if (ret && ret != -ENOEXEC)
 			vm_err(vm, "device %s: %s", types[i]->name, strerror(-ret));
 	}
 	free(types);
@@ -346,6 +380,9 @@ int vm_create(struct vm **out, const struct vm_config *cfg)
 	 * kernel or initrd is reported before anything is created.
 	 */
 	vm->host.is_pvm = pvm_host_detect();
+	ret = evloop_create(&vm->io);
+	if (ret)
+		return ret;
 	ret = vm_alloc_memory(vm);
 	if (!ret)
 		ret = vm_create_devices(vm);
@@ -366,6 +403,9 @@ int vm_start(struct vm *vm)
 	unsigned int i;
 	int ret;
 
+	ret = evloop_start(vm->io, "skiff-io");
+	if (ret)
+		return ret;
 	for (i = 0; i < vm->nr_vcpus; i++) {
 		ret = vcpu_start(&vm->vcpus[i]);
 		if (ret)
@@ -438,8 +478,11 @@ static void vm_free(struct vm *vm, bool detach_kvm)
 		return;
 	vm_stop_vcpus(vm);
 	vm_log_stats(vm);
-	/* Devices first: they flush and close what they own. */
+	/* No more device callbacks, then devices: they flush and close what they own. */
+	if (vm->io)
+		evloop_stop(vm->io);
 	vm_destroy_devices(vm);
+	evloop_destroy(vm->io);
 	guest_mem_free(&vm->mem);
 	if (detach_kvm && vm->vm_fd >= 0 && close_kvm_fds_in_child(vm))
 		vm_log(vm, "destroying the KVM VM in the background");

@@ -15,6 +15,8 @@
 #include "vmm/memory.h"
 
 struct vcpu;
+struct evloop;
+struct pci_root;
 
 /* Why the VM stopped; maps to a process exit status in cli/run. */
 enum vm_stop_reason {
@@ -90,6 +92,19 @@ struct vm {
 	 * vm_init_bare(); unit tests put a recorder here.
 	 */
 	int (*irq_line)(struct vm *vm, unsigned int gsi, int level);
+
+	/*
+	 * MSI delivery (KVM_SIGNAL_MSI) and KVM ioeventfds on MMIO addresses
+	 * (any access length, no data match), set by vm_init_bare(); unit
+	 * tests put recorders here. ioeventfd returns -ENOSYS without KVM:
+	 * the device then signals the eventfd from its MMIO handler itself.
+	 */
+	int (*signal_msi)(struct vm *vm, uint64_t addr, uint32_t data);
+	int (*ioeventfd)(struct vm *vm, uint64_t addr, int fd, bool assign);
+
+	/* The PCI root bus (devices/pci), and the I/O thread devices use. */
+	struct pci_root *pci;
+	struct evloop *io;
 
 	/* The ACPI power button, set by the PM device. */
 	void (*power_button)(void *opaque);

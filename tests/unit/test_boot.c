@@ -391,6 +391,14 @@ static void check_e820_low(const struct e820_entry *e, uint64_t low_end)
 	assert_int_equal(e[3].type, E820_RAM);
 }
 
+/* ECAM is reserved: Linux only uses MMCONFIG that firmware reserved. */
+static void check_e820_ecam(const struct e820_entry *e)
+{
+	assert_int_equal(e->addr, PCI_ECAM_BASE);
+	assert_int_equal(e->size, PCI_ECAM_SIZE);
+	assert_int_equal(e->type, E820_RESERVED);
+}
+
 static void test_e820_256m(void **state)
 {
 	struct guest_mem mem;
@@ -398,8 +406,9 @@ static void test_e820_256m(void **state)
 
 	(void)state;
 	guest_mem_layout(&mem, NULL, RAM_256M);
-	assert_int_equal(x86_e820_build(&mem, e, E820_MAX_ENTRIES), 4);
+	assert_int_equal(x86_e820_build(&mem, e, E820_MAX_ENTRIES), 5);
 	check_e820_low(e, RAM_256M);
+	check_e820_ecam(&e[4]);
 	/* a short table gets the first entries, in order */
 	assert_int_equal(x86_e820_build(&mem, e, 2), 2);
 	assert_int_equal(e[1].addr, EBDA_START);
@@ -413,11 +422,12 @@ static void test_e820_5g(void **state)
 
 	(void)state;
 	guest_mem_layout(&mem, NULL, 5 * SZ_1G);
-	assert_int_equal(x86_e820_build(&mem, e, E820_MAX_ENTRIES), 5);
+	assert_int_equal(x86_e820_build(&mem, e, E820_MAX_ENTRIES), 6);
 	check_e820_low(e, MEM_LOW_RAM_END);
-	assert_int_equal(e[4].addr, SZ_4G);
-	assert_int_equal(e[4].size, 5 * SZ_1G - MEM_LOW_RAM_END);
-	assert_int_equal(e[4].type, E820_RAM);
+	check_e820_ecam(&e[4]);
+	assert_int_equal(e[5].addr, SZ_4G);
+	assert_int_equal(e[5].size, 5 * SZ_1G - MEM_LOW_RAM_END);
+	assert_int_equal(e[5].type, E820_RAM);
 	for (i = 1; i < 5; i++)		/* sorted, no overlap, hole below 4G */
 		assert_true(e[i - 1].addr + e[i - 1].size <= e[i].addr);
 	assert_true(e[3].addr + e[3].size <= 0xc0000000ULL);
@@ -1070,8 +1080,8 @@ static void test_5g_guest(void **state)
 	assert_int_equal(guest_mem_alloc(&fx->mem, 5 * SZ_1G), 0);
 	assert_int_equal(load(fx, k, len, initrd, ilen, "mem"), 0);
 	zp = guest(&fx->mem, ZERO_PAGE_ADDR, 4096);
-	assert_int_equal(zp[ZP_E820_ENTRIES], 5);
-	memcpy(&last, zp + ZP_E820_TABLE + 4 * sizeof(last), sizeof(last));
+	assert_int_equal(zp[ZP_E820_ENTRIES], 6);
+	memcpy(&last, zp + ZP_E820_TABLE + 5 * sizeof(last), sizeof(last));
 	assert_int_equal(last.addr, SZ_4G);
 	assert_int_equal(last.size, 2 * SZ_1G);
 	assert_int_equal(last.type, E820_RAM);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "arch/x86/acpi.h"
+#include "devices/pci/pci.h"
 #include "arch/x86/layout.h"
 
 #define ACPI_OEM_ID		"SKIFF "
@@ -97,6 +98,17 @@
 #define RES_IO			0x47	/* I/O port, 7 data bytes */
 #define RES_IO_DECODE16		0x01
 #define RES_END_TAG		0x79
+#define RES_MEM32_FIXED		0x86	/* large: Memory32Fixed */
+#define RES_DWORD_ADDR		0x87
+#define RES_WORD_ADDR		0x88
+#define RES_QWORD_ADDR		0x8a
+#define RES_ADDR_MEM		0
+#define RES_ADDR_BUS		2
+#define RES_ADDR_PRODUCER_FIXED	0x0c	/* producer, min and max fixed */
+#define RES_MEM_RW		0x01
+#define RES_MEM_PREFETCH	(3 << 1)
+
+#define MCFG_LEN		(ACPI_HEADER_LEN + 8 + 16)
 
 struct abuf {
 	uint8_t *buf;
@@ -394,6 +406,155 @@ static void aml_device(struct abuf *b, const struct acpi_dev_desc *d)
 	aml_close(b, pkg);
 }
 
+/* ---- PCI root bridge ---- */
+
+static void res_addr_header(struct abuf *b, uint8_t tag, uint16_t len, uint8_t type,
+			    uint8_t type_flags)
+{
+	put_le(b, tag, 1);
+	put_le(b, len, 2);
+	put_le(b, type, 1);
+	put_le(b, RES_ADDR_PRODUCER_FIXED, 1);
+	put_le(b, type_flags, 1);
+}
+
+/* Word/DWord/QWord address space descriptor for [min, min + len). */
+static void res_addr(struct abuf *b, uint8_t type, uint8_t type_flags, uint64_t min,
+		     uint64_t len, unsigned int width)
+{
+	static const uint8_t tags[9] = { [2] = RES_WORD_ADDR, [4] = RES_DWORD_ADDR,
+					 [8] = RES_QWORD_ADDR };
+
+	res_addr_header(b, tags[width], (uint16_t)(3 + 5 * width), type, type_flags);
+	put_le(b, 0, width);			/* granularity */
+	put_le(b, min, width);
+	put_le(b, min + len - 1, width);	/* max */
+	put_le(b, 0, width);			/* translation */
+	put_le(b, len, width);
+}
+
+static void aml_buffer_begin(struct abuf *b, size_t *pkg, size_t *len_at)
+{
+	put_le(b, AML_BUFFER, 1);
+	*pkg = aml_open(b);
+	put_le(b, AML_DWORD_PREFIX, 1);	/* the size, patched at the end */
+	*len_at = b->pos;
+	put_le(b, 0, 4);
+}
+
+static void aml_buffer_end(struct abuf *b, size_t pkg, size_t len_at)
+{
+	put_le(b, RES_END_TAG, 1);
+	put_le(b, 0, 1);
+	if (!ab_full(b))
+		patch_le(b, len_at, b->pos - (len_at + 4), 4);
+	aml_close(b, pkg);
+}
+
+static void aml_pci_crs(struct abuf *b, const struct acpi_pci_desc *pci)
+{
+	size_t pkg, len_at;
+
+	aml_name(b, "_CRS");
+	aml_buffer_begin(b, &pkg, &len_at);
+	res_addr(b, RES_ADDR_BUS, 0, 0, (uint64_t)pci->bus_end + 1, 2);
+	res_addr(b, RES_ADDR_MEM, RES_MEM_RW, pci->mmio32_base, pci->mmio32_size, 4);
+	if (pci->mmio64_size)
+		res_addr(b, RES_ADDR_MEM, RES_MEM_RW | RES_MEM_PREFETCH,
+			 pci->mmio64_base, pci->mmio64_size, 8);
+	aml_buffer_end(b, pkg, len_at);
+}
+
+/* _PRT: slot s, pin p -> GSI 16 + ((s + p) & 7), as devices/pci routes INTx. */
+static void aml_pci_prt(struct abuf *b)
+{
+	size_t pkg, entry;
+
+	aml_name(b, "_PRT");
+	put_le(b, AML_PACKAGE, 1);
+	pkg = aml_open(b);
+	put_le(b, 31 * 4, 1);	/* NumElements: slots 1..31, 4 pins */
+	for (unsigned int s = 1; s < 32; s++) {
+		for (unsigned int p = 0; p < 4; p++) {
+			put_le(b, AML_PACKAGE, 1);
+			entry = aml_open(b);
+			put_le(b, 4, 1);
+			put_le(b, AML_DWORD_PREFIX, 1);
+			put_le(b, (uint32_t)s << 16 | 0xffff, 4);
+			aml_integer(b, p);
+			aml_integer(b, 0);	/* no link device: a GSI */
+			aml_integer(b, 16 + ((s + p) & 7));
+			aml_close(b, entry);
+		}
+	}
+	aml_close(b, pkg);
+}
+
+static void aml_hid_uid(struct abuf *b, const char *hid, unsigned int uid)
+{
+	uint32_t id = 0;
+
+	eisa_id(hid, &id);
+	aml_name(b, "_HID");
+	put_le(b, AML_DWORD_PREFIX, 1);
+	put_le(b, id, 4);
+	aml_name(b, "_UID");
+	aml_integer(b, uid);
+}
+
+static void aml_pci_root(struct abuf *b, const struct acpi_pci_desc *pci)
+{
+	size_t pkg;
+
+	put_le(b, AML_EXT_PREFIX, 1);
+	put_le(b, AML_DEVICE, 1);
+	pkg = aml_open(b);
+	put_bytes(b, "PCI0", 4);
+	aml_hid_uid(b, "PNP0A03", 0);
+	aml_name(b, "_SEG");
+	aml_integer(b, 0);
+	aml_name(b, "_BBN");
+	aml_integer(b, 0);
+	aml_pci_crs(b, pci);
+	aml_pci_prt(b);
+	aml_close(b, pkg);
+}
+
+/* A motherboard resource reserving ECAM: Linux checks for it. */
+static void aml_ecam_reservation(struct abuf *b, const struct acpi_pci_desc *pci)
+{
+	size_t pkg, buf, len_at;
+
+	put_le(b, AML_EXT_PREFIX, 1);
+	put_le(b, AML_DEVICE, 1);
+	pkg = aml_open(b);
+	put_bytes(b, "MRES", 4);
+	aml_hid_uid(b, "PNP0C02", 0);
+	aml_name(b, "_CRS");
+	aml_buffer_begin(b, &buf, &len_at);
+	put_le(b, RES_MEM32_FIXED, 1);
+	put_le(b, 9, 2);
+	put_le(b, RES_MEM_RW, 1);
+	put_le(b, pci->ecam_base, 4);
+	put_le(b, ((uint64_t)pci->bus_end + 1) << 20, 4);
+	aml_buffer_end(b, buf, len_at);
+	aml_close(b, pkg);
+}
+
+static size_t build_mcfg(struct abuf *b, const struct acpi_pci_desc *pci)
+{
+	size_t start = table_begin(b, "MCFG", 1);
+
+	put_zeros(b, 8);
+	put_le(b, pci->ecam_base, 8);
+	put_le(b, 0, 2);		/* segment */
+	put_le(b, 0, 1);		/* start bus */
+	put_le(b, pci->bus_end, 1);
+	put_zeros(b, 4);
+	table_end(b, start);
+	return start;
+}
+
 static size_t build_dsdt(struct abuf *b, const struct acpi_config *cfg)
 {
 	size_t start = table_begin(b, "DSDT", 2);	/* 2: 64-bit integers */
@@ -419,6 +580,10 @@ static size_t build_dsdt(struct abuf *b, const struct acpi_config *cfg)
 	put_bytes(b, "_SB_", 4);
 	for (unsigned int i = 0; i < cfg->nr_devs && !ab_full(b); i++)
 		aml_device(b, &cfg->devs[i]);
+	if (cfg->pci.present) {
+		aml_pci_root(b, &cfg->pci);
+		aml_ecam_reservation(b, &cfg->pci);
+	}
 	aml_close(b, pkg);
 
 	table_end(b, start);
@@ -566,11 +731,24 @@ static void build_rsdp(struct abuf *b, uint64_t xsdt)
 	b->pos = end;
 }
 
+static bool pci_desc_ok(const struct acpi_pci_desc *pci)
+{
+	uint64_t ecam_end = pci->ecam_base + (((uint64_t)pci->bus_end + 1) << 20);
+
+	if (pci->ecam_base % (1 << 20) || ecam_end > 0x100000000ULL)
+		return false;
+	if (!pci->mmio32_size || pci->mmio32_base + pci->mmio32_size > 0x100000000ULL)
+		return false;
+	return pci->mmio64_base + pci->mmio64_size >= pci->mmio64_base;
+}
+
 static bool config_ok(const struct acpi_config *cfg)
 {
 	if (cfg->nr_cpus == 0 || cfg->nr_cpus > 254)
 		return false;
 	if (cfg->nr_devs > VM_MAX_ACPI_DEVS || (cfg->nr_devs && !cfg->devs))
+		return false;
+	if (cfg->pci.present && !pci_desc_ok(&cfg->pci))
 		return false;
 	for (unsigned int i = 0; i < cfg->nr_devs; i++) {
 		if (!dev_desc_ok(&cfg->devs[i]))
@@ -587,8 +765,9 @@ long acpi_build(uint8_t *buf, uint64_t buf_gpa, size_t buf_len,
 		const struct acpi_config *cfg)
 {
 	struct abuf b = { .buf = buf, .len = buf ? buf_len : 0 };
-	size_t facs, dsdt, fadt, madt, xsdt;
-	uint64_t entries[2];
+	size_t facs, dsdt, fadt, madt, mcfg, xsdt;
+	uint64_t entries[3];
+	unsigned int nr_entries = 2;
 
 	if (!cfg || !config_ok(cfg) || buf_gpa % 16)
 		return -EINVAL;
@@ -606,7 +785,12 @@ long acpi_build(uint8_t *buf, uint64_t buf_gpa, size_t buf_len,
 	ab_align(&b, 16);
 	entries[0] = buf_gpa + fadt;
 	entries[1] = buf_gpa + madt;
-	xsdt = build_xsdt(&b, entries, 2);
+	if (cfg->pci.present) {
+		mcfg = build_mcfg(&b, &cfg->pci);
+		ab_align(&b, 16);
+		entries[nr_entries++] = buf_gpa + mcfg;
+	}
+	xsdt = build_xsdt(&b, entries, nr_entries);
 
 	if (ab_full(&b))
 		return -ENOSPC;
@@ -631,6 +815,16 @@ int acpi_setup(struct vm *vm, uint64_t *rsdp_gpa)
 		.reset_port = 0x64,	/* i8042: pulse the reset line */
 		.reset_value = 0xfe,
 	};
+	if (vm->pci)
+		cfg.pci = (struct acpi_pci_desc){
+			.present = true,
+			.ecam_base = PCI_ECAM_BASE,
+			.bus_end = PCI_ECAM_BUSES - 1,
+			.mmio32_base = PCI_MMIO32_BASE,
+			.mmio32_size = PCI_MMIO32_SIZE,
+			.mmio64_base = vm->pci->mmio64_base,
+			.mmio64_size = vm->pci->mmio64_size,
+		};
 	uint8_t *p = gpa_ptr(&vm->mem, ACPI_TABLES_ADDR, size);
 	long n;
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* ACPI tables built at boot: RSDP, XSDT, FADT (+FACS), MADT, DSDT. */
+/* ACPI tables built at boot: RSDP, XSDT, FADT (+FACS), MADT, MCFG, DSDT. */
 #ifndef SKIFF_ARCH_X86_ACPI_H
 #define SKIFF_ARCH_X86_ACPI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,15 @@
 #define ACPI_PM1_CNT_SLP_TYP_MASK (7u << 10)
 #define ACPI_PM1_CNT_SLP_EN	(1u << 13)
 
+/* The PCI root bridge (PNP0A03 with ECAM) and its address windows. */
+struct acpi_pci_desc {
+	bool present;
+	uint64_t ecam_base;		/* bus 0 .. bus_end, 1 MiB each */
+	uint8_t bus_end;
+	uint64_t mmio32_base, mmio32_size;
+	uint64_t mmio64_base, mmio64_size;
+};
+
 struct acpi_config {
 	unsigned int nr_cpus;		/* LAPIC ids 0..nr_cpus-1, 1..254 */
 	const struct acpi_dev_desc *devs;
@@ -42,6 +52,7 @@ struct acpi_config {
 	uint16_t pm_tmr_port;		/* 4-byte PM timer; 0: none */
 	uint16_t reset_port;		/* FADT RESET_REG (system I/O) */
 	uint8_t reset_value;
+	struct acpi_pci_desc pci;	/* adds MCFG and \\_SB.PCI0 */
 };
 
 /*

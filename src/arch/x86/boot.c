@@ -238,6 +238,8 @@ unsigned int x86_e820_build(const struct guest_mem *mem,
 	}
 	e820_add(tab, &n, EBDA_START, 0xa0000, E820_RESERVED);
 	e820_add(tab, &n, ACPI_TABLES_ADDR, ACPI_TABLES_END, E820_RESERVED);
+	/* Linux uses ECAM only where firmware reserved it. */
+	e820_add(tab, &n, PCI_ECAM_BASE, PCI_ECAM_BASE + PCI_ECAM_SIZE, E820_RESERVED);
 
 	for (i = 1; i < n; i++) {
 		struct e820_entry e = tab[i];

@@ -24,6 +24,16 @@
 
 #define KERNEL_DEFAULT_ADDR	0x100000ULL	/* bzImage protected-mode code */
 
+/* The PCI hole below 4 GiB: BAR window, then ECAM for bus 0. */
+#define PCI_MMIO32_BASE		0xc0000000ULL
+#define PCI_MMIO32_SIZE		0x20000000ULL	/* 512 MiB */
+#define PCI_ECAM_BASE		0xe0000000ULL
+#define PCI_ECAM_BUSES		1		/* bus 0 only */
+#define PCI_ECAM_SIZE		(PCI_ECAM_BUSES << 20)
+/* The 64-bit BAR window starts above RAM, 1 GiB aligned. */
+#define PCI_MMIO64_ALIGN	0x40000000ULL
+#define PCI_MMIO64_SIZE		(64ULL << 30)
+
 #define IOAPIC_ADDR		0xfec00000ULL
 #define LAPIC_ADDR		0xfee00000ULL
 

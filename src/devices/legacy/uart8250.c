@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devices/console_out.h"
 #include "devices/device.h"
 #include "vmm/vm.h"
 
@@ -84,8 +85,6 @@
 #define UART_FIFO_LEN	16
 #define UART_RX_RING	4096
 /* How long one write may wait for a full console before output is dropped. */
-#define UART_TX_TIMEOUT_MS 500
-#define UART_TX_MAX_TRIES 64
 
 struct uart {
 	struct vm *vm;
@@ -104,10 +103,7 @@ struct uart {
 	uint64_t rx_dropped;
 
 	/* Under tx_lock. */
-	bool tx_stalled;	/* the last write timed out: do not wait again */
-	int tx_fd_cached;	/* fd whose type needs_sigpipe_guard describes */
-	bool needs_sigpipe_guard;
-	uint64_t tx_dropped;
+	struct console_out out;
 };
 
 static const uint8_t uart_trigger_levels[4] = { 1, 4, 8, 14 };
@@ -348,77 +344,6 @@ static bool uart_write_reg(struct uart *s, unsigned int reg, uint8_t v)
 	return false;
 }
 
-/* Pipes and sockets raise SIGPIPE when the reader is gone. */
-static bool fd_needs_sigpipe_guard(int fd)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) < 0)
-		return false;
-	return S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
-}
-
-/* write(2) that turns a would-be SIGPIPE into EPIPE, for this thread only. */
-static ssize_t write_no_sigpipe(int fd, const void *buf, size_t len, bool guard)
-{
-	struct timespec zero = { 0, 0 };
-	sigset_t pipe_set, old;
-	ssize_t n;
-	int err;
-
-	if (!guard)
-		return write(fd, buf, len);
-	sigemptyset(&pipe_set);
-	sigaddset(&pipe_set, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-	n = write(fd, buf, len);
-	err = errno;
-	if (n < 0 && err == EPIPE && !sigismember(&old, SIGPIPE))
-		sigtimedwait(&pipe_set, NULL, &zero);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	errno = err;
-	return n;
-}
-
-/*
- * Write to the console without ever blocking for long: wait for room at most
- * UART_TX_TIMEOUT_MS, and after one timeout not at all until output moves
- * again. What cannot be written is dropped and counted.
- */
-static void uart_console_write(struct uart *s, int fd, const uint8_t *buf,
-			       size_t len)
-{
-	unsigned int tries = 0;
-
-	if (fd >= 0 && fd != s->tx_fd_cached) {
-		s->tx_fd_cached = fd;
-		s->needs_sigpipe_guard = fd_needs_sigpipe_guard(fd);
-	}
-	while (len && fd >= 0 && tries++ < UART_TX_MAX_TRIES) {
-		struct pollfd p = { .fd = fd, .events = POLLOUT };
-		ssize_t n;
-		int r;
-
-		r = poll(&p, 1, s->tx_stalled ? 0 : UART_TX_TIMEOUT_MS);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r == 0)
-			s->tx_stalled = true;
-		if (r <= 0 || (p.revents & (POLLERR | POLLHUP | POLLNVAL)) ||
-		    !(p.revents & POLLOUT))
-			break;
-		n = write_no_sigpipe(fd, buf, len, s->needs_sigpipe_guard);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n <= 0)
-			break;
-		s->tx_stalled = false;
-		buf += n;
-		len -= (size_t)n;
-	}
-	s->tx_dropped += len;
-}
-
 static void uart_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t len)
 {
 	struct uart *s = opaque;
@@ -449,7 +374,7 @@ static void uart_write(void *opaque, uint64_t offset, const uint8_t *data,
 		/* Keep output in THR-write order but let rx proceed meanwhile. */
 		pthread_mutex_lock(&s->tx_lock);
 		pthread_mutex_unlock(&s->lock);
-		uart_console_write(s, s->vm->console_out_fd, &byte, 1);
+		console_out_write(&s->out, s->vm->console_out_fd, &byte, 1);
 		pthread_mutex_unlock(&s->tx_lock);
 	}
 }
@@ -481,10 +406,10 @@ static void uart_destroy(void *opaque)
 		vm->console_rx = NULL;
 		vm->console_rx_opaque = NULL;
 	}
-	if (s->rx_dropped || s->tx_dropped)
+	if (s->rx_dropped || s->out.dropped)
 		vm_log(vm, "COM1: dropped %llu input and %llu output bytes",
 		       (unsigned long long)s->rx_dropped,
-		       (unsigned long long)s->tx_dropped);
+		       (unsigned long long)s->out.dropped);
 	pthread_mutex_destroy(&s->tx_lock);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -499,12 +424,14 @@ static int uart_create(struct vm *vm)
 	struct uart *s;
 	int ret;
 
+	if (vm->cfg && vm->cfg->console != CONSOLE_SERIAL)
+		return 0;	/* the console is elsewhere: no COM1 at all */
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->vm = vm;
 	s->dll = 0x0c;		/* 9600 baud */
-	s->tx_fd_cached = -1;
+	console_out_init(&s->out);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->tx_lock, NULL);
 	ret = vm_add_device(vm, "uart8250", s, uart_destroy);
