@@ -194,6 +194,27 @@ proc /proc proc defaults 0 0
 sysfs /sys sysfs defaults 0 0
 devtmpfs /dev devtmpfs defaults 0 0
 EOF
+# mkfs.ext4 for the disk checks: e2fsprogs' mke2fs from the host (Debian),
+# with the shared libraries ldd names, at the same paths.
+MKE2FS=/sbin/mke2fs
+[ -x "$MKE2FS" ] || die "$MKE2FS missing: apt-get install e2fsprogs (scripts/install-deps.sh)"
+{
+	echo "dir /lib 0755 0 0"
+	echo "dir /lib/x86_64-linux-gnu 0755 0 0"
+	echo "dir /lib64 0755 0 0"
+	echo "dir /mnt 0755 0 0"
+	echo "file /sbin/mke2fs $MKE2FS 0755 0 0"
+	echo "slink /sbin/mkfs.ext4 mke2fs 0777 0 0"
+	[ -f /etc/mke2fs.conf ] && echo "file /etc/mke2fs.conf /etc/mke2fs.conf 0644 0 0"
+	ldd "$MKE2FS" | while read -r a b c _; do
+		case "$a" in
+		/*) lib=$a ;;		# the loader: "/lib64/ld-linux-x86-64.so.2 (0x...)"
+		*) [ "$b" = "=>" ] && lib=$c || continue ;;
+		esac
+		[ -f "$lib" ] || continue
+		echo "file $lib $(readlink -f "$lib") 0755 0 0"
+	done
+} >"$tmp/files.mkfs" || die "listing mke2fs libraries"
 cat >"$tmp/files" <<EOF
 dir /dev 0755 0 0
 nod /dev/console 0600 0 0 c 5 1
@@ -218,9 +239,10 @@ file /bin/skiff-checks $tmp/in/checks.sh 0755 0 0
 file /init $tmp/in/init 0755 0 0
 file /etc/fstab $tmp/fstab 0644 0 0
 EOF
+cat "$tmp/files.mkfs" >>"$tmp/files"
 "$gen" "$tmp/files" >"$tmp/initramfs.cpio" 2>>"$log" ||
 	fail_log "gen_init_cpio"
-rm -rf "$tmp/in" "$tmp/files" "$tmp/fstab" "$tmp/power-button" "$tmp/gen_init_cpio"
+rm -rf "$tmp/in" "$tmp/files" "$tmp/files.mkfs" "$tmp/fstab" "$tmp/power-button" "$tmp/gen_init_cpio"
 
 complete "$tmp" || die "build finished but outputs are missing in $tmp"
 chmod 755 "$tmp"

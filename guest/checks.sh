@@ -1,6 +1,10 @@
 #!/bin/sh
-# skiff-checks CPUS: sanity checks of the guest's view of the VM, installed
-# as /bin/skiff-checks in the default guest. One line per check,
+# skiff-checks CPUS [TASK...]: sanity checks of the guest's view of the VM,
+# installed as /bin/skiff-checks in the default guest, then the TASKs:
+#   disk-write   mkfs.ext4 on /dev/vda, write files and their checksums, sync
+#   disk-verify  mount /dev/vda, check the files, delete them, fstrim
+#   hwrng        read /dev/hwrng (virtio-rng)
+# One line per check,
 #   CHECK <name>: ok
 #   CHECK <name>: FAIL <detail>
 # then "CHECKS DONE". Exits 1 when a check failed.
@@ -9,11 +13,12 @@
 # this reads files with the read builtin, matches with case, and reads the
 # kernel log once.
 
-if [ $# -ne 1 ] || [ -z "$1" ] || [ -z "${1##*[!0-9]*}" ]; then
-	echo "usage: skiff-checks EXPECTED_CPUS" >&2
+if [ $# -lt 1 ] || [ -z "$1" ] || [ -z "${1##*[!0-9]*}" ]; then
+	echo "usage: skiff-checks EXPECTED_CPUS [disk-write|disk-verify|hwrng]..." >&2
 	exit 2
 fi
 want_cpus=$1
+shift
 failed=0
 nl='
 '
@@ -69,7 +74,25 @@ check_acpi() {
 }
 
 # The 8250 driver logs "ttyS0 at I/O 0x3f8 (irq = 4, base_baud = ...)".
+# With console=hvc0 (skiff --console virtio) there is no UART: the console
+# must be virtio-console's hvc0 instead.
 check_serial() {
+	local active= cmdline=
+	read -r cmdline </proc/cmdline
+	case " $cmdline " in
+	*" console=hvc0 "*)
+		read -r active </sys/class/tty/console/active
+		case "$active" in
+		*hvc0*) pass console-hvc0 ;;
+		*) fail console-hvc0 "active console is '$active'" ;;
+		esac
+		case "$log" in
+		*"ttyS0 at "*) fail no-uart "a UART was found with --console virtio" ;;
+		*) pass no-uart ;;
+		esac
+		return
+		;;
+	esac
 	case "$log" in
 	*"ttyS0 at I/O 0x3f8 (irq = 4,"*) pass serial-ttyS0 ;;
 	*"ttyS0 at "*)
@@ -133,6 +156,94 @@ check_userspace() {
 	fi
 }
 
+# The disk is virtio-blk with the serial the e2e test gives it.
+check_vda() {
+	local serial=
+	if [ ! -b /dev/vda ]; then
+		fail disk-present "no /dev/vda"
+		return 1
+	fi
+	read -r serial </sys/block/vda/serial
+	if [ "$serial" = "SKIFF-E2E" ]; then
+		pass disk-serial
+	else
+		fail disk-serial "serial '$serial', want SKIFF-E2E"
+	fi
+}
+
+# Files for the disk tasks: busybox and libc (4 MB together) and 64 KiB
+# from virtio-rng (its driver takes 64 bytes per request: more is slow).
+task_disk_write() {
+	check_vda || return
+	if mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1 /dev/vda >/tmp/mkfs.out 2>&1; then
+		pass disk-mkfs
+	else
+		fail disk-mkfs "$(cat /tmp/mkfs.out)"
+		return
+	fi
+	if ! mount -t ext4 /dev/vda /mnt; then
+		fail disk-mount "mount /dev/vda failed"
+		return
+	fi
+	cp /bin/busybox /mnt/busybox &&
+		cp /lib/x86_64-linux-gnu/libc.so.6 /mnt/libc &&
+		dd if=/dev/hwrng of=/mnt/random bs=4096 count=16 2>/dev/null &&
+		cd /mnt && md5sum busybox libc random >/mnt/SUMS && cd /
+	if [ $? -eq 0 ]; then
+		pass disk-write
+	else
+		fail disk-write "writing files to /mnt failed"
+	fi
+	cat /mnt/SUMS
+	sync
+	umount /mnt && pass disk-umount || fail disk-umount "umount failed"
+}
+
+task_disk_verify() {
+	check_vda || return
+	if ! mount -t ext4 /dev/vda /mnt; then
+		fail disk-mount "mount /dev/vda failed"
+		return
+	fi
+	cd /mnt
+	if md5sum -c SUMS >/tmp/md5.out 2>&1; then
+		pass disk-readback
+	else
+		fail disk-readback "$(cat /tmp/md5.out)"
+	fi
+	rm -f busybox libc random SUMS
+	cd /
+	sync
+	if fstrim -v /mnt >/tmp/fstrim.out 2>&1; then
+		pass disk-fstrim
+	else
+		fail disk-fstrim "$(cat /tmp/fstrim.out)"
+	fi
+	cat /tmp/fstrim.out
+	umount /mnt && pass disk-umount || fail disk-umount "umount failed"
+}
+
+# Two reads of /dev/hwrng: full length, and different.
+task_hwrng() {
+	local a= b= cur=
+	read -r cur </sys/class/misc/hw_random/rng_current
+	case "$cur" in
+	virtio_rng*) pass hwrng-virtio ;;
+	*) fail hwrng-virtio "rng_current is '$cur'" ;;
+	esac
+	# No pipelines: see check_userspace.
+	head -c 32 /dev/hwrng >/tmp/rng.a
+	head -c 32 /dev/hwrng >/tmp/rng.b
+	md5sum /tmp/rng.a /tmp/rng.b >/tmp/rng.sums
+	{ read -r a _; read -r b _; } </tmp/rng.sums
+	if [ -n "$a" ] && [ "$a" != "$b" ] &&
+		[ "$a" != "70bc8f4b72a86921468bf8e8441dce51" ]; then	# 32 zero bytes
+		pass hwrng-read
+	else
+		fail hwrng-read "'$a' then '$b'"
+	fi
+}
+
 log=$(dmesg)
 check_cpus
 check_acpi
@@ -140,5 +251,13 @@ check_serial
 check_cmdline
 check_memory
 check_userspace
+for task in "$@"; do
+	case "$task" in
+	disk-write) task_disk_write ;;
+	disk-verify) task_disk_verify ;;
+	hwrng) task_hwrng ;;
+	*) fail "task-$task" "unknown task" ;;
+	esac
+done
 echo "CHECKS DONE"
 exit $failed

@@ -432,3 +432,18 @@ void acpi_poweroff(const struct hvm_start_info *si)
 	puts_("poweroff: the VM is still running\n");
 	debug_exit(1);
 }
+
+bool list_has(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	while (*list) {
+		if (!strncmp(list, name, n) && (list[n] == ',' || list[n] == '\0'))
+			return true;
+		while (*list && *list != ',')
+			list++;
+		if (*list == ',')
+			list++;
+	}
+	return false;
+}

@@ -194,6 +194,8 @@ bool cmdline_get(const char *cl, const char *key, char *buf, size_t len);
 /* Number with optional K/M/G/T suffix (decimal or 0x hex). */
 bool parse_u64(const char *s, uint64_t *out);
 bool cmdline_u64(const char *cl, const char *key, uint64_t *out);
+/* name is an item of the comma-separated list ("blk" in "blk,rng"). */
+bool list_has(const char *list, const char *name);
 
 /* ACPI */
 uint8_t acpi_sum(const void *p, size_t len);

@@ -38,6 +38,43 @@ expect_err "--memory bogus" "--memory: 'lots'" run --kernel "$GUEST" --memory lo
 expect_err "--memory too small" "--memory: '1M'" run --kernel "$GUEST" --memory 1M
 expect_err "--on-reboot bogus" "--on-reboot: 'sometimes'" run --kernel "$GUEST" --on-reboot sometimes
 expect_err "--name with a slash" "--name: 'a/b'" run --kernel "$GUEST" --name a/b
+
+# --disk: the option, then the image file (checked before /dev/kvm too).
+truncate -s 1M "$T/disk.img"
+truncate -s 1000 "$T/odd.img"
+: >"$T/empty.img"
+expect_err "--disk without path" "--disk 'serial=x': path=FILE is missing" \
+	run --kernel "$GUEST" --disk serial=x
+expect_err "--disk unknown key" "unknown key 'size'" run --kernel "$GUEST" --disk "path=$T/disk.img,size=1"
+expect_err "--disk readonly=maybe" "readonly=maybe is not 'on' or 'off'" \
+	run --kernel "$GUEST" --disk "path=$T/disk.img,readonly=maybe"
+expect_err "--disk cache=unsafe" "cache=unsafe is not 'none' or 'writeback'" \
+	run --kernel "$GUEST" --disk "path=$T/disk.img,cache=unsafe"
+expect_err "--disk serial too long" "serial '123456789012345678901' must be 1-20" \
+	run --kernel "$GUEST" --disk "path=$T/disk.img,serial=123456789012345678901"
+expect_err "--disk missing file" "--disk: $T/nope.img: no such file" \
+	run --kernel "$GUEST" --disk "path=$T/nope.img"
+expect_err "--disk a directory" "--disk: $T: is a directory" run --kernel "$GUEST" --disk "path=$T"
+expect_err "--disk size not a multiple of 512" "size 1000 is not a multiple of 512" \
+	run --kernel "$GUEST" --disk "path=$T/odd.img"
+expect_err "--disk empty image" "empty image" run --kernel "$GUEST" --disk "path=$T/empty.img"
+expect_err "--console bogus" "--console: 'tty' is not 'serial' or 'virtio'" \
+	run --kernel "$GUEST" --console tty
+# A read-only file opened read-write: root may write anything, so run as nobody.
+chmod 0444 "$T/disk.img"
+chmod 0755 "$T"
+if command -v setpriv >/dev/null && [ "$(id -u)" -eq 0 ]; then
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$SKIFF" run --kernel "$GUEST" \
+		--disk "path=$T/disk.img" </dev/null >"$T/out" 2>"$T/err"
+	rc=$?
+	check "--disk read-only file without readonly=on (exit $rc)" \
+		eval '[ "$rc" -eq 2 ] && grep -q "not writable; use readonly=on" "$T/err"'
+elif [ "$(id -u)" -ne 0 ]; then
+	expect_err "--disk read-only file without readonly=on" "not writable; use readonly=on" \
+		run --kernel "$GUEST" --disk "path=$T/disk.img"
+else
+	skip "--disk read-only file without readonly=on" "root without setpriv"
+fi
 expect_err "missing kernel file" "--kernel: $T/nope: No such file" run --kernel "$T/nope"
 expect_err "kernel is a directory" "--kernel: $T: is a directory" run --kernel "$T"
 expect_err "missing initrd" "--initrd: $T/nope" run --kernel "$GUEST" --initrd "$T/nope"
