@@ -892,6 +892,46 @@ static void check_blk_config(bool readonly)
 	ck(blk_dev.offered & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH), "VIRTIO_BLK_F_FLUSH offered");
 }
 
+/* The vendor capability of cfg_type type, or 0. */
+static uint8_t virtio_cap(uint16_t bdf, uint8_t type)
+{
+	uint8_t c = 0;
+
+	while ((c = pci_find_cap(bdf, 0x09, c)))
+		if (pci_cf8_read8(bdf, c + 3) == type)
+			return c;
+	return 0;
+}
+
+/*
+ * VIRTIO_PCI_CAP_PCI_CFG (4.1.4.9): a window onto the BARs through config
+ * space. Read num_queues and write queue_select through it; the BAR must
+ * agree.
+ */
+static void check_pci_cfg_window(const struct virtio_dev *d)
+{
+	uint16_t bdf = d->pci.bdf;
+	uint8_t win = virtio_cap(bdf, VIRTIO_PCI_CAP_PCI_CFG);
+	uint8_t common = virtio_cap(bdf, VIRTIO_PCI_CAP_COMMON);
+	uint32_t base;
+	uint16_t n;
+
+	if (!ck(win && common, "virtio-blk: PCI_CFG capability present"))
+		return;
+	base = pci_cf8_read32(bdf, common + 8);
+	pci_cf8_write8(bdf, win + 4, pci_cf8_read8(bdf, common + 4));
+	pci_cf8_write32(bdf, win + 8, base + 0x12);	/* num_queues */
+	pci_cf8_write32(bdf, win + 12, 2);
+	n = pci_cf8_read16(bdf, win + 16);
+	ck(n == d->num_queues, "PCI_CFG window reads num_queues %u (BAR says %u)", n,
+	   d->num_queues);
+	pci_cf8_write32(bdf, win + 8, base + 0x16);	/* queue_select */
+	pci_cf8_write16(bdf, win + 16, 7);
+	n = mmio_rd16(d->common + 0x16);
+	ck(n == 7, "PCI_CFG window write reaches queue_select (reads %u)", n);
+	mmio_wr16(d->common + 0x16, 0);
+}
+
 static void check_blk(void)
 {
 	bool readonly = has_word(g.cl, "readonly");
@@ -902,6 +942,7 @@ static void check_blk(void)
 	if (!g.blk || !bring_up(&blk_dev, g.blk, blk_want, 1, 128, "virtio-blk"))
 		return;
 	check_irq_config(&blk_dev, "virtio-blk");
+	check_pci_cfg_window(&blk_dev);
 	check_blk_config(readonly);
 	if (capacity < 16384)
 		return;

@@ -40,6 +40,7 @@ void pci_dev_init(struct pci_dev *pdev, const char *name, uint16_t vendor,
 	memset(pdev->w1cmask, 0, sizeof(pdev->w1cmask));
 	memset(pdev->bars, 0, sizeof(pdev->bars));
 	pdev->name = name;
+	pdev->hook_off = pdev->hook_len = 0;
 	pdev->msix_nr = 0;
 	pdev->intx_level = false;
 	cfg_set(pdev, PCI_VENDOR_ID, vendor, 2);
@@ -388,6 +389,25 @@ static bool access_ok(unsigned int off, unsigned int len)
 	return off % len == 0 && off + len <= PCI_ECAM_FN_SIZE;
 }
 
+uint32_t pci_cfg_get(struct pci_dev *pdev, unsigned int off, unsigned int n)
+{
+	uint32_t v;
+
+	if (n > 4 || off + n > PCI_CFG_SIZE)
+		return 0;
+	pthread_mutex_lock(&pdev->lock);
+	v = cfg_get(pdev, off, n);
+	pthread_mutex_unlock(&pdev->lock);
+	return v;
+}
+
+/* The access lies wholly in the device's hooked range. */
+static bool in_hook(const struct pci_dev *pdev, unsigned int off, unsigned int len)
+{
+	return pdev->hook_len && off >= pdev->hook_off &&
+	       off + len <= (unsigned int)pdev->hook_off + pdev->hook_len;
+}
+
 void pci_config_read(struct pci_root *root, unsigned int slot, unsigned int fn,
 		     unsigned int off, uint8_t *data, unsigned int len)
 {
@@ -408,6 +428,8 @@ void pci_config_read(struct pci_root *root, unsigned int slot, unsigned int fn,
 	pthread_mutex_lock(&pdev->lock);
 	cfg_read_locked(pdev, off, data, len);
 	pthread_mutex_unlock(&pdev->lock);
+	if (in_hook(pdev, off, len) && pdev->ops && pdev->ops->cfg_hook_read)
+		pdev->ops->cfg_hook_read(pdev, off - pdev->hook_off, data, len);
 }
 
 void pci_config_write(struct pci_root *root, unsigned int slot, unsigned int fn,
@@ -430,6 +452,8 @@ void pci_config_write(struct pci_root *root, unsigned int slot, unsigned int fn,
 	/* Callbacks run unlocked: they take the device model's own lock. */
 	if (!pdev->ops)
 		return;
+	if (in_hook(pdev, off, len) && pdev->ops->cfg_hook_write)
+		pdev->ops->cfg_hook_write(pdev, off - pdev->hook_off, data, len);
 	for (unsigned int nr = 0; nr < PCI_NUM_BARS; nr++)
 		if ((changed >> nr) & 1 && pdev->ops->bar_changed)
 			pdev->ops->bar_changed(pdev, nr);

@@ -81,6 +81,16 @@ struct pci_dev_ops {
 	void (*bar_changed)(struct pci_dev *pdev, unsigned int bar);
 	/* MSI-X enable or function mask toggled, or INTx disabled. */
 	void (*irq_mode_changed)(struct pci_dev *pdev);
+	/*
+	 * Config bytes [hook_off, hook_off + hook_len) of the device are
+	 * live registers rather than stored values: accesses there (after
+	 * the ordinary masked store, for writes) also reach these, without
+	 * the device lock held. off is relative to hook_off.
+	 */
+	void (*cfg_hook_read)(struct pci_dev *pdev, unsigned int off, uint8_t *data,
+			      unsigned int len);
+	void (*cfg_hook_write)(struct pci_dev *pdev, unsigned int off, const uint8_t *data,
+			       unsigned int len);
 };
 
 struct pci_dev {
@@ -97,6 +107,7 @@ struct pci_dev {
 	uint8_t wmask[PCI_CFG_SIZE];
 	uint8_t w1cmask[PCI_CFG_SIZE];
 	uint8_t next_cap;	/* where the next capability goes */
+	uint8_t hook_off, hook_len;	/* see pci_dev_ops.cfg_hook_read */
 	uint8_t *last_cap_next;	/* pointer to the previous "next" byte */
 	struct pci_bar bars[PCI_NUM_BARS];
 	/* MSI-X, when msix_nr > 0. */
@@ -153,6 +164,9 @@ bool pci_msix_read(struct pci_dev *pdev, unsigned int bar, uint64_t off,
 		   uint8_t *data, uint32_t len);
 bool pci_msix_write(struct pci_dev *pdev, unsigned int bar, uint64_t off,
 		    const uint8_t *data, uint32_t len);
+
+/* A snapshot of n (1-4) config bytes at off, little-endian, under the lock. */
+uint32_t pci_cfg_get(struct pci_dev *pdev, unsigned int off, unsigned int n);
 
 /* Put pdev in the first free slot, place its BARs; -ENOSPC when full. */
 int pci_register(struct vm *vm, struct pci_dev *pdev);

@@ -21,6 +21,8 @@
 #define CAP_NOTIFY_CFG	2
 #define CAP_ISR_CFG	3
 #define CAP_DEVICE_CFG	4
+#define CAP_PCI_CFG	5	/* a window onto the BARs through config space */
+#define PCI_CFG_CAP_LEN	20	/* the cap, then pci_cfg_data[4] */
 
 /* Common configuration structure offsets (4.1.4.3). */
 #define COMMON_DFSELECT		0x00
@@ -478,7 +480,76 @@ static void bar_changed(struct pci_dev *pdev, unsigned int bar)
 	pthread_mutex_unlock(&vdev->lock);
 }
 
-static const struct pci_dev_ops virtio_pci_dev_ops = { .bar_changed = bar_changed };
+/*
+ * VIRTIO_PCI_CAP_PCI_CFG (4.1.4.9): the driver writes bar, offset and
+ * length into the capability, then accesses pci_cfg_data, which reads or
+ * writes that many bytes of that BAR. Only pci_cfg_data is hooked.
+ */
+static bool pci_cfg_window(struct virtio_dev *vdev, unsigned int len, uint8_t *bar,
+			   uint32_t *off)
+{
+	uint8_t cap = vdev->pci.hook_off - 16;
+	uint32_t width = pci_cfg_get(&vdev->pci, cap + 12, 4);
+
+	*bar = (uint8_t)pci_cfg_get(&vdev->pci, cap + 4, 1);
+	*off = pci_cfg_get(&vdev->pci, cap + 8, 4);
+	/* Only whole accesses of the announced width, naturally aligned. */
+	return len == width && (width == 1 || width == 2 || width == 4) && *off % width == 0;
+}
+
+static void pci_cfg_read(struct pci_dev *pdev, unsigned int off, uint8_t *data,
+			 unsigned int len)
+{
+	struct virtio_dev *vdev = pdev->opaque;
+	uint32_t bar_off;
+	uint8_t bar;
+
+	if (off || !pci_cfg_window(vdev, len, &bar, &bar_off))
+		return;
+	memset(data, 0, len);
+	if (bar == VIRTIO_PCI_REGS_BAR && bar_off < VIRTIO_PCI_REGS_SIZE)
+		regs_read(vdev, bar_off, data, len);
+	else if (bar == VIRTIO_PCI_MSIX_BAR)
+		pci_msix_read(pdev, bar, bar_off, data, len);
+}
+
+static void pci_cfg_write(struct pci_dev *pdev, unsigned int off, const uint8_t *data,
+			  unsigned int len)
+{
+	struct virtio_dev *vdev = pdev->opaque;
+	uint32_t bar_off;
+	uint8_t bar;
+
+	if (off || !pci_cfg_window(vdev, len, &bar, &bar_off))
+		return;
+	if (bar == VIRTIO_PCI_REGS_BAR && bar_off < VIRTIO_PCI_REGS_SIZE)
+		regs_write(vdev, bar_off, data, len);
+	else if (bar == VIRTIO_PCI_MSIX_BAR)
+		pci_msix_write(pdev, bar, bar_off, data, len);
+}
+
+static const struct pci_dev_ops virtio_pci_dev_ops = {
+	.bar_changed = bar_changed,
+	.cfg_hook_read = pci_cfg_read,
+	.cfg_hook_write = pci_cfg_write,
+};
+
+/* The PCI_CFG capability: bar, offset and length writable, data hooked. */
+static bool add_pci_cfg_cap(struct pci_dev *pdev)
+{
+	uint8_t c = pci_dev_add_cap(pdev, PCI_CAP_ID_VNDR, PCI_CFG_CAP_LEN);
+
+	if (!c)
+		return false;
+	pdev->cfg[c + 2] = PCI_CFG_CAP_LEN;
+	pdev->cfg[c + 3] = CAP_PCI_CFG;
+	pdev->wmask[c + 4] = 0xff;
+	memset(&pdev->wmask[c + 8], 0xff, 8);	/* offset, length */
+	memset(&pdev->wmask[c + 16], 0xff, 4);	/* pci_cfg_data */
+	pdev->hook_off = c + 16;
+	pdev->hook_len = 4;
+	return true;
+}
 
 /* ---- Setup and teardown ---- */
 
@@ -528,7 +599,8 @@ static int setup_pci(struct virtio_dev *vdev)
 	    !add_cap(pdev, CAP_NOTIFY_CFG, VIRTIO_PCI_NOTIFY_OFF,
 		     vdev->nr_queues * VIRTIO_PCI_NOTIFY_MULT, 20) ||
 	    (vdev->config_len &&
-	     !add_cap(pdev, CAP_DEVICE_CFG, VIRTIO_PCI_DEVCFG_OFF, vdev->config_len, 16)))
+	     !add_cap(pdev, CAP_DEVICE_CFG, VIRTIO_PCI_DEVCFG_OFF, vdev->config_len, 16)) ||
+	    !add_pci_cfg_cap(pdev))
 		return -ENOSPC;
 	return pci_register(vdev->vm, pdev);
 }
