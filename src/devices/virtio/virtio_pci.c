@@ -218,9 +218,11 @@ static void status_write(struct virtio_dev *vdev, uint8_t val)
 		device_reset(vdev);
 		return;
 	}
-	/* The driver only adds bits; NEEDS_RESET is the device's to set. */
-	val = (uint8_t)((val & ~VIRTIO_STATUS_NEEDS_RESET) |
-			(old & VIRTIO_STATUS_NEEDS_RESET));
+	/*
+	 * The driver only adds bits: what it set before stays set (checks
+	 * below see it too). NEEDS_RESET is the device's to set.
+	 */
+	val = (uint8_t)((val & ~VIRTIO_STATUS_NEEDS_RESET) | old);
 	set = (uint8_t)(val & ~old);
 	if ((set & VIRTIO_STATUS_FEATURES_OK) && !features_ok(vdev))
 		val &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;	/* the driver re-reads it */
@@ -229,8 +231,7 @@ static void status_write(struct virtio_dev *vdev, uint8_t val)
 		virtio_set_needs_reset(vdev, "DRIVER_OK without FEATURES_OK");
 		return;
 	}
-	vdev->status = val | (old & ~val & (VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-					     VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK));
+	vdev->status = val;
 	if (set & VIRTIO_STATUS_DRIVER_OK)
 		driver_ok(vdev);
 }

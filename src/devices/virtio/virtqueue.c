@@ -291,6 +291,13 @@ bool virtq_enable_notify(struct virtq *q)
 	return load16(q->avail + AVAIL_IDX, __ATOMIC_ACQUIRE) != q->last_avail_idx;
 }
 
+bool virtq_avail_pending(const struct virtq *q)
+{
+	if (q->broken || !q->avail)
+		return false;
+	return load16(q->avail + AVAIL_IDX, __ATOMIC_ACQUIRE) != q->last_avail_idx;
+}
+
 void virtq_disable_notify(struct virtq *q)
 {
 	if (q->broken || q->event_idx)

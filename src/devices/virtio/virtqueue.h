@@ -133,6 +133,9 @@ bool virtq_needs_notify(struct virtq *q, uint16_t old_used_idx);
  */
 bool virtq_enable_notify(struct virtq *q);
 
+/* The driver has made buffers available that virtq_pop() has not taken. */
+bool virtq_avail_pending(const struct virtq *q);
+
 /*
  * Tell the driver kicks are not needed while the device is polling. Only
  * a hint (VIRTQ_USED_F_NO_NOTIFY); with EVENT_IDX the stale avail_event
