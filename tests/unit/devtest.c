@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* The device test harness (devtest.h): bare VM, port I/O, irq recorder. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -48,6 +49,29 @@ static int devtest_record_irq(struct vm *vm, unsigned int gsi, int level)
 	return 0;
 }
 
+static int devtest_record_msi(struct vm *vm, uint64_t addr, uint32_t data)
+{
+	struct devtest *dt = devtest_of(vm);
+
+	pthread_mutex_lock(&dt->irq_lock);
+	dt->msi_calls++;
+	dt->last_msi_addr = addr;
+	dt->last_msi_data = data;
+	dt->msi_by_data[data & 0xff]++;
+	pthread_mutex_unlock(&dt->irq_lock);
+	return 0;
+}
+
+/* As without KVM: the device's MMIO handler signals the eventfd itself. */
+static int devtest_no_ioeventfd(struct vm *vm, uint64_t addr, int fd, bool assign)
+{
+	(void)vm;
+	(void)addr;
+	(void)fd;
+	(void)assign;
+	return -ENOSYS;
+}
+
 struct devtest *devtest_new_bare(const struct vm_config *cfg)
 {
 	struct devtest *dt = calloc(1, sizeof(*dt));
@@ -60,6 +84,8 @@ struct devtest *devtest_new_bare(const struct vm_config *cfg)
 	assert_non_null(dt->vm);
 	vm_init_bare(dt->vm, &dt->cfg);
 	dt->vm->irq_line = devtest_record_irq;
+	dt->vm->signal_msi = devtest_record_msi;
+	dt->vm->ioeventfd = devtest_no_ioeventfd;
 	return dt;
 }
 
@@ -160,6 +186,32 @@ void devtest_irq_reset(struct devtest *dt)
 	pthread_mutex_lock(&dt->irq_lock);
 	dt->irq_calls = 0;
 	memset(dt->edges, 0, sizeof(dt->edges));
+	pthread_mutex_unlock(&dt->irq_lock);
+}
+
+unsigned int devtest_msi_calls(struct devtest *dt)
+{
+	return devtest_read(dt, &dt->msi_calls);
+}
+
+unsigned int devtest_msi_count(struct devtest *dt, uint8_t vec)
+{
+	return devtest_read(dt, &dt->msi_by_data[vec]);
+}
+
+void devtest_msi_last(struct devtest *dt, uint64_t *addr, uint32_t *data)
+{
+	pthread_mutex_lock(&dt->irq_lock);
+	*addr = dt->last_msi_addr;
+	*data = dt->last_msi_data;
+	pthread_mutex_unlock(&dt->irq_lock);
+}
+
+void devtest_msi_reset(struct devtest *dt)
+{
+	pthread_mutex_lock(&dt->irq_lock);
+	dt->msi_calls = 0;
+	memset(dt->msi_by_data, 0, sizeof(dt->msi_by_data));
 	pthread_mutex_unlock(&dt->irq_lock);
 }
 

@@ -2,7 +2,9 @@
 /*
  * Device test harness: a bare struct vm (no KVM) with one device type
  * attached, port I/O helpers that fail the test when the bus refuses an
- * access, and an interrupt recorder in place of KVM_IRQ_LINE.
+ * access, and interrupt recorders in place of KVM_IRQ_LINE and
+ * KVM_SIGNAL_MSI. There are no KVM ioeventfds: vm->ioeventfd fails with
+ * -ENOSYS, so devices signal their kick eventfds from MMIO handlers.
  */
 #ifndef SKIFF_TESTS_DEVTEST_H
 #define SKIFF_TESTS_DEVTEST_H
@@ -33,6 +35,12 @@ struct devtest {
 	unsigned int last_gsi;
 	int level[DEVTEST_NR_GSI];	/* last level set, 0 before any */
 	unsigned int edges[DEVTEST_NR_GSI];	/* 0 -> 1 transitions */
+
+	/* MSIs signalled, under irq_lock too: read through devtest_msi_*(). */
+	unsigned int msi_calls;
+	uint64_t last_msi_addr;
+	uint32_t last_msi_data;
+	unsigned int msi_by_data[256];	/* count per low byte of the data */
 };
 
 /* The registered device type called name, or NULL. */
@@ -69,6 +77,13 @@ int devtest_irq_level(struct devtest *dt, unsigned int gsi);
 unsigned int devtest_irq_edges(struct devtest *dt, unsigned int gsi);
 /* Forget call and edge counts; the lines keep their current levels. */
 void devtest_irq_reset(struct devtest *dt);
+
+/* MSI recorder readings: all MSIs, and those whose data's low byte is vec. */
+unsigned int devtest_msi_calls(struct devtest *dt);
+unsigned int devtest_msi_count(struct devtest *dt, uint8_t vec);
+/* The last MSI's address and data (0 before any). */
+void devtest_msi_last(struct devtest *dt, uint64_t *addr, uint32_t *data);
+void devtest_msi_reset(struct devtest *dt);
 
 /*
  * Port I/O of len bytes (at most 8; the first 4 carry val), little-endian.

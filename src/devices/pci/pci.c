@@ -202,7 +202,8 @@ static void intx_update(struct pci_dev *pdev)
 	bool disabled = cfg_get(pdev, PCI_COMMAND, 2) & PCI_CMD_INTX_DISABLE;
 	bool level = pdev->intx_level && !disabled;
 
-	if (level)
+	/* Status shows the request even while INTX_DISABLE masks the pin. */
+	if (pdev->intx_level)
 		pdev->cfg[PCI_STATUS] |= PCI_STATUS_INTERRUPT;
 	else
 		pdev->cfg[PCI_STATUS] &= (uint8_t)~PCI_STATUS_INTERRUPT;
