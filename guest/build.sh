@@ -187,6 +187,23 @@ echo "skiff-init: power button pressed, powering off" >/dev/console
 sync
 poweroff -f
 EOF
+# udhcpc's hook: apply the lease (busybox passes ip, subnet, router, dns).
+cat >"$tmp/udhcpc.script" <<'EOF'
+#!/bin/sh
+case "$1" in
+deconfig)
+	ifconfig "$interface" 0.0.0.0 up
+	;;
+bound|renew)
+	ifconfig "$interface" "$ip" netmask "${subnet:-255.255.255.0}" up
+	for r in $router; do route add default gw "$r" dev "$interface"; break; done
+	: >/etc/resolv.conf
+	for d in $dns; do echo "nameserver $d" >>/etc/resolv.conf; done
+	echo "udhcpc: $interface is $ip"
+	;;
+esac
+exit 0
+EOF
 # One "mount -a" instead of three mount processes (a fork+exec costs
 # ~0.8 s of guest time on kvm_pvm).
 cat >"$tmp/fstab" <<'EOF'
@@ -238,11 +255,12 @@ file /bin/busybox $BUSYBOX 0755 0 0
 file /bin/skiff-checks $tmp/in/checks.sh 0755 0 0
 file /init $tmp/in/init 0755 0 0
 file /etc/fstab $tmp/fstab 0644 0 0
+file /etc/udhcpc.script $tmp/udhcpc.script 0755 0 0
 EOF
 cat "$tmp/files.mkfs" >>"$tmp/files"
 "$gen" "$tmp/files" >"$tmp/initramfs.cpio" 2>>"$log" ||
 	fail_log "gen_init_cpio"
-rm -rf "$tmp/in" "$tmp/files" "$tmp/files.mkfs" "$tmp/fstab" "$tmp/power-button" "$tmp/gen_init_cpio"
+rm -rf "$tmp/in" "$tmp/files" "$tmp/files.mkfs" "$tmp/fstab" "$tmp/udhcpc.script" "$tmp/power-button" "$tmp/gen_init_cpio"
 
 complete "$tmp" || die "build finished but outputs are missing in $tmp"
 chmod 755 "$tmp"

@@ -4,6 +4,12 @@
 #   disk-write   mkfs.ext4 on /dev/vda, write files and their checksums, sync
 #   disk-verify  mount /dev/vda, check the files, delete them, fstrim
 #   hwrng        read /dev/hwrng (virtio-rng)
+#   net-tap      eth0 = 192.168.77.2/24 (the e2e's tap is .1): ping it, send
+#                4 MiB to .1:5555, then take a file on port 6666
+#   net-user:P   DHCP on eth0 (user-mode networking), send 4 MiB to the
+#                host's loopback port P (10.0.2.2:P), then take a file on 6667
+# The network tasks print NETSENT <md5> for what they sent, NET-LISTEN
+# <port> when they wait for the host, and NETRECV <md5> for what came.
 # One line per check,
 #   CHECK <name>: ok
 #   CHECK <name>: FAIL <detail>
@@ -14,7 +20,7 @@
 # kernel log once.
 
 if [ $# -lt 1 ] || [ -z "$1" ] || [ -z "${1##*[!0-9]*}" ]; then
-	echo "usage: skiff-checks EXPECTED_CPUS [disk-write|disk-verify|hwrng]..." >&2
+	echo "usage: skiff-checks EXPECTED_CPUS [disk-write|disk-verify|hwrng|net-tap|net-user:PORT]..." >&2
 	exit 2
 fi
 want_cpus=$1
@@ -223,6 +229,62 @@ task_disk_verify() {
 	umount /mnt && pass disk-umount || fail disk-umount "umount failed"
 }
 
+# A 4 MiB file to send: busybox and libc.
+net_payload() {
+	cat /bin/busybox /lib/x86_64-linux-gnu/libc.so.6 >/tmp/net.out
+	md5sum /tmp/net.out >/tmp/net.sum
+	read -r sent _ </tmp/net.sum
+	echo "NETSENT $sent"
+}
+
+# net_exchange NAME HOST PORT LISTEN: send the payload to HOST:PORT, then
+# receive a file on LISTEN.
+net_exchange() {
+	local got
+	net_payload
+	if nc "$2" "$3" </tmp/net.out; then
+		pass "$1-send"
+	else
+		fail "$1-send" "nc $2 $3 failed"
+	fi
+	echo "NET-LISTEN $4"
+	if nc -l -p "$4" >/tmp/net.in; then
+		md5sum /tmp/net.in >/tmp/net.sum
+		read -r got _ </tmp/net.sum
+		echo "NETRECV $got"
+		pass "$1-receive"
+	else
+		fail "$1-receive" "nc -l -p $4 failed"
+	fi
+}
+
+task_net_tap() {
+	ip link set eth0 up
+	ip addr add 192.168.77.2/24 dev eth0
+	if ping -c 3 -W 10 192.168.77.1 >/tmp/ping.out 2>&1; then
+		pass net-tap-ping
+	else
+		fail net-tap-ping "$(cat /tmp/ping.out)"
+	fi
+	net_exchange net-tap 192.168.77.1 5555 6666
+}
+
+task_net_user() {
+	local addr=
+	ip link set eth0 up
+	if udhcpc -i eth0 -s /etc/udhcpc.script -q -n -t 10 >/tmp/dhcp.out 2>&1; then
+		pass net-user-dhcp
+	else
+		fail net-user-dhcp "$(cat /tmp/dhcp.out)"
+	fi
+	ip -4 addr show dev eth0 >/tmp/addr.out
+	case "$(cat /tmp/addr.out)" in
+	*"inet 10.0.2.15/24"*) pass net-user-address ;;
+	*) fail net-user-address "$(cat /tmp/addr.out)" ;;
+	esac
+	net_exchange net-user 10.0.2.2 "$1" 6667
+}
+
 # Two reads of /dev/hwrng: full length, and different.
 task_hwrng() {
 	local a= b= cur=
@@ -256,6 +318,8 @@ for task in "$@"; do
 	disk-write) task_disk_write ;;
 	disk-verify) task_disk_verify ;;
 	hwrng) task_hwrng ;;
+	net-tap) task_net_tap ;;
+	net-user:*) task_net_user "${task#net-user:}" ;;
 	*) fail "task-$task" "unknown task" ;;
 	esac
 done

@@ -5,10 +5,13 @@ set -euo pipefail
 PACKAGES=(
 	build-essential pkg-config
 	zlib1g-dev liblz4-dev libzstd-dev liblzma-dev libcmocka-dev liburing-dev
+	libslirp-dev
 	acpica-tools
 	# the default Linux guest (make guest)
 	linux-source-6.1 busybox-static flex bison bc libelf-dev libssl-dev
 	cpio xz-utils lz4 zstd e2fsprogs
+	# e2e network peers (tests/e2e/netpeer.py), network namespaces
+	python3 iproute2
 	# benchmarks compare with QEMU
 	qemu-system-x86
 )

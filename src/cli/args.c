@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* `skiff run` options → struct vm_config, with errors that name the flag. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pwd.h>
@@ -40,6 +41,14 @@ static const char run_usage[] =
 "  --disk path=FILE[,readonly=on][,serial=ID][,cache=none|writeback]\n"
 "                         a virtio-blk disk on a raw image (repeatable, up\n"
 "                         to 16); the image is locked while the VM runs\n"
+"  --net tap=NAME|tap-fd=N|user|none[,mac=MAC][,queues=N][,mtu=N]\n"
+"        [,hostfwd=tcp:[ADDR]:PORT-[ADDR]:PORT]\n"
+"                         a virtio-net NIC (repeatable, up to 4): on a tap\n"
+"                         (created if missing, with CAP_NET_ADMIN; removed\n"
+"                         again), on a tap fd passed by a manager, or on\n"
+"                         user-mode networking (10.0.2.0/24, DHCP, DNS,\n"
+"                         port forwards). Default: user when not root, none\n"
+"                         as root\n"
 "  --rng                  a virtio-rng device fed by getrandom(2)\n"
 "  --console serial|virtio  the console on COM1 (ttyS0, default) or on\n"
 "                         virtio-console (hvc0; no UART then)\n"
@@ -57,7 +66,7 @@ static const char run_usage[] =
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY,
 	OPT_NAME, OPT_ON_REBOOT, OPT_SHUTDOWN_TIMEOUT, OPT_DEBUG_EXIT,
-	OPT_DISK, OPT_RNG, OPT_CONSOLE,
+	OPT_DISK, OPT_RNG, OPT_CONSOLE, OPT_NET,
 };
 
 static const struct option run_options[] = {
@@ -72,6 +81,7 @@ static const struct option run_options[] = {
 	{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "net", required_argument, NULL, OPT_NET },
 	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -284,6 +294,120 @@ static int parse_disk(const char *arg, struct vm_config *cfg)
 	return 0;
 }
 
+static bool parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned int b[6];
+	char end;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &end) != 6 || strlen(s) != 17)
+		return false;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	return !(mac[0] & 1);	/* a unicast address */
+}
+
+/* The backend word of --net: tap=NAME, tap-fd=N, user. */
+static int parse_net_backend(const char *arg, const char *key, const char *val,
+			     struct vm_net_config *n)
+{
+	unsigned long v;
+
+	if (!strcmp(key, "tap")) {
+		if (!val || !*val || strlen(val) >= sizeof(n->ifname) || strchr(val, '/'))
+			return usage_error("--net '%s': tap=NAME needs an interface name of "
+					   "1-15 characters", arg);
+		n->kind = NET_KIND_TAP;
+		snprintf(n->ifname, sizeof(n->ifname), "%s", val);
+		return 0;
+	}
+	if (!strcmp(key, "tap-fd")) {
+		if (!val || parse_uint(val, 0, INT_MAX, &v))
+			return usage_error("--net '%s': tap-fd=N needs a file descriptor number",
+					   arg);
+		if (fcntl((int)v, F_GETFD) < 0)
+			return usage_error("--net '%s': fd %lu is not open", arg, v);
+		n->kind = NET_KIND_TAP_FD;
+		n->tap_fd = (int)v;
+		return 0;
+	}
+	if (!strcmp(key, "user") && !val) {
+		n->kind = NET_KIND_USER;
+		return 0;
+	}
+	return usage_error("--net '%s': start with tap=NAME, tap-fd=N, user or none", arg);
+}
+
+static int parse_net_key(const char *arg, const char *key, const char *val,
+			 struct vm_net_config *n)
+{
+	unsigned long v;
+
+	if (!val)
+		return usage_error("--net '%s': '%s' is not key=value", arg, key);
+	if (!strcmp(key, "mac")) {
+		if (!parse_mac(val, n->mac))
+			return usage_error("--net '%s': mac=%s is not a unicast MAC like "
+					   "52:54:00:12:34:56", arg, val);
+		n->mac_set = true;
+		return 0;
+	}
+	if (!strcmp(key, "queues")) {
+		if (parse_uint(val, 1, 8, &v))
+			return usage_error("--net '%s': queues=%s is not 1-8", arg, val);
+		n->queues = (unsigned int)v;
+		return 0;
+	}
+	if (!strcmp(key, "mtu")) {
+		if (parse_uint(val, 68, 65535, &v))
+			return usage_error("--net '%s': mtu=%s is not 68-65535", arg, val);
+		n->mtu = (unsigned int)v;
+		return 0;
+	}
+	if (!strcmp(key, "hostfwd")) {
+		if (n->kind != NET_KIND_USER)
+			return usage_error("--net '%s': hostfwd is for --net user", arg);
+		if (n->nr_hostfwd >= VM_NET_MAX_HOSTFWD || strlen(val) >= VM_NET_HOSTFWD_LEN)
+			return usage_error("--net '%s': too many or too long hostfwd", arg);
+		snprintf(n->hostfwd[n->nr_hostfwd++], VM_NET_HOSTFWD_LEN, "%s", val);
+		return 0;
+	}
+	return usage_error("--net '%s': unknown key '%s' (mac, queues, mtu, hostfwd)", arg, key);
+}
+
+static int parse_net(const char *arg, struct vm_config *cfg)
+{
+	struct vm_net_config n = { .tap_fd = -1, .queues = 1 };
+	char *copy, *item, *save = NULL, *eq;
+	bool first = true;
+	int ret = 0;
+
+	if (!strcmp(arg, "none")) {
+		cfg->net_none = true;
+		return 0;
+	}
+	if (cfg->nr_nics >= VM_MAX_NICS)
+		return usage_error("--net: at most %d NICs", VM_MAX_NICS);
+	copy = strdup(arg);
+	if (!copy)
+		return EXIT_HOST_ERROR;
+	for (item = strtok_r(copy, ",", &save); item && !ret;
+	     item = strtok_r(NULL, ",", &save), first = false) {
+		eq = strchr(item, '=');
+		if (eq)
+			*eq++ = '\0';
+		ret = first ? parse_net_backend(arg, item, eq, &n) :
+			      parse_net_key(arg, item, eq, &n);
+	}
+	free(copy);
+	if (ret)
+		return ret;
+	if (n.queues > 1 && n.kind != NET_KIND_TAP)
+		return usage_error("--net '%s': queues > 1 needs tap=NAME", arg);
+	cfg->nics[cfg->nr_nics++] = n;
+	return 0;
+}
+
 static int parse_one(int opt, const char *arg, struct vm_config *cfg)
 {
 	unsigned long v;
@@ -344,6 +468,8 @@ static int parse_one(int opt, const char *arg, struct vm_config *cfg)
 	case OPT_RNG:
 		cfg->rng = true;
 		return 0;
+	case OPT_NET:
+		return parse_net(arg, cfg);
 	case OPT_CONSOLE:
 		if (!strcmp(arg, "serial"))
 			cfg->console = CONSOLE_SERIAL;
@@ -408,6 +534,12 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, bool *done)
 		ret = check_input_file("--initrd", cfg->initrd_path);
 	if (ret)
 		return ret;
+	if (cfg->net_none && cfg->nr_nics)
+		return usage_error("--net none: but other --net options were given");
+	/* Someone without root expects a network that just works. */
+	if (!cfg->net_none && !cfg->nr_nics && geteuid() != 0)
+		cfg->nics[cfg->nr_nics++] = (struct vm_net_config){
+			.kind = NET_KIND_USER, .tap_fd = -1, .queues = 1 };
 	if (!cfg->cmdline)
 		cfg->cmdline = strdup(cfg->console == CONSOLE_VIRTIO ?
 				      DEFAULT_CMDLINE_HVC : DEFAULT_CMDLINE);

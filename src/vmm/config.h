@@ -31,6 +31,28 @@ struct vm_disk_config {
 	char serial[VM_DISK_SERIAL_MAX + 1];
 };
 
+enum net_kind {
+	NET_KIND_TAP,		/* tap=NAME */
+	NET_KIND_TAP_FD,	/* tap-fd=N, passed by a manager */
+	NET_KIND_USER,		/* user-mode networking (libslirp) */
+};
+
+#define VM_MAX_NICS 4
+#define VM_NET_MAX_HOSTFWD 16
+#define VM_NET_HOSTFWD_LEN 96
+
+struct vm_net_config {
+	enum net_kind kind;
+	char ifname[16];
+	int tap_fd;
+	uint8_t mac[6];
+	bool mac_set;		/* else derived from the VM name */
+	unsigned int queues;	/* queue pairs */
+	unsigned int mtu;
+	char hostfwd[VM_NET_MAX_HOSTFWD][VM_NET_HOSTFWD_LEN];
+	unsigned int nr_hostfwd;
+};
+
 #define VM_MAX_CPUS 64
 #define VM_MIN_MEM (16ULL << 20)
 #define VM_MAX_MEM (1ULL << 40)
@@ -50,6 +72,9 @@ struct vm_config {
 	bool rng;			/* virtio-rng */
 	struct vm_disk_config disks[VM_MAX_DISKS];
 	unsigned int nr_disks;
+	struct vm_net_config nics[VM_MAX_NICS];
+	unsigned int nr_nics;
+	bool net_none;			/* --net none: no default NIC */
 };
 
 #endif

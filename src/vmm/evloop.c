@@ -143,6 +143,26 @@ int evloop_del(struct evloop *l, int fd)
 	return ret;
 }
 
+int evloop_set_enabled(struct evloop *l, int fd, bool enabled)
+{
+	int ret = -ENOENT;
+
+	pthread_mutex_lock(&l->lock);
+	for (unsigned int i = 0; i < l->nr; i++) {
+		struct epoll_event ev = {
+			.events = enabled ? EPOLLIN : 0,
+			.data.u64 = (uint64_t)l->h[i].gen << 32 | i,
+		};
+
+		if (l->h[i].fd != fd)
+			continue;
+		ret = epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+		break;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return ret;
+}
+
 static void dispatch(struct evloop *l, uint64_t tag)
 {
 	uint32_t slot = (uint32_t)tag, gen = (uint32_t)(tag >> 32);

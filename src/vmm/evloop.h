@@ -25,6 +25,12 @@ int evloop_add(struct evloop *l, int fd, evloop_fn fn, void *opaque);
 /* After this returns, fn is not called for fd again (unless re-added). */
 int evloop_del(struct evloop *l, int fd);
 
+/*
+ * Stop or resume watching fd without forgetting its handler: a device
+ * that cannot take more input (no guest buffers) pauses its source.
+ */
+int evloop_set_enabled(struct evloop *l, int fd, bool enabled);
+
 /* Run the loop on a thread of its own, named name. */
 int evloop_start(struct evloop *l, const char *name);
 /* Stop and join the thread; callbacks in progress finish first. */

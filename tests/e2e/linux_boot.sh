@@ -9,6 +9,12 @@
 # virtio-rng's /dev/hwrng) and their checksums; the second, on the
 # virtio console instead of the UART, reads them back, deletes them and
 # runs fstrim, after which the image must be sparser again.
+#
+# Networking (virtio-net): the first boot runs in a network namespace the
+# test creates, on a tap whose host end is 192.168.77.1 there: the guest
+# pings it and moves 4 MiB each way over TCP. The second uses user-mode
+# networking: DHCP, 4 MiB to a server on the host's loopback, and 4 MiB
+# back in through a port forward. No traffic leaves this machine.
 set -u
 ROOT=${SKIFF_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$ROOT/tests/lib.sh"
@@ -31,9 +37,11 @@ boot() {
 	start=$(date +%s)
 	# skiff runs directly (no timeout(1)), so the SIGTERM below is its
 	# own; a watchdog kills it if it hangs.
-	"$SKIFF" run -v --cpus "$cpus" --memory 256M --shutdown-timeout 120 \
+	"${BOOT_PREFIX[@]}" "$SKIFF" run -v --cpus "$cpus" --memory 256M --shutdown-timeout 120 \
 		"$@" -- "$cmd" </dev/null >"$out" 2>&1 &
 	pid=$!
+	# BOOT_HOOK, if set, runs alongside with the console file.
+	[ -n "${BOOT_HOOK:-}" ] && "$BOOT_HOOK" "$out" &
 	(sleep "$BOOT_TIMEOUT"; kill -9 $pid 2>/dev/null) &
 	watchdog=$!
 	if [ "$mode" = button ]; then
@@ -87,6 +95,7 @@ boot() {
 	done < <(grep -oE 'CHECK [A-Za-z0-9_-]+: (ok$|FAIL.*)' "$out")
 	[ "$n_checks" -gt 0 ] || not_ok "$name: no CHECK lines in the output"
 	check "$name: CHECKS DONE" grep -q 'CHECKS DONE' "$out"
+	cp "$out" "$tmpd/last-boot.out"
 
 	if [ "$rc" -ne 0 ] || grep -q 'FAIL' "$out" || ! grep -q 'CHECKS DONE' "$out"; then
 		echo "# last console lines ($name):"
@@ -100,6 +109,8 @@ skip_all() {
 	echo "# SKIPPING Linux boots: $1" >&2
 	skip "linux boot, 1 vCPU, vmlinux, disk write" "$1"
 	skip "linux boot, 2 vCPUs, bzImage, virtio console, disk read-back" "$1"
+	skip "tap networking" "$1"
+	skip "user-mode networking" "$1"
 	exit 0
 }
 
@@ -114,22 +125,103 @@ allocated_kib() {
 	echo $(($(stat -c '%b * %B' "$1") / 1024))
 }
 
-img=$(mktemp /tmp/skiff-e2e-XXXXXX.img)
-trap 'rm -f "$img"' EXIT
+tmpd=$(mktemp -d /tmp/skiff-e2e-XXXXXX)
+ns=skiffe2e$$
+cleanup() {
+	ip netns del "$ns" 2>/dev/null
+	kill $(jobs -p) 2>/dev/null
+	rm -rf "$tmpd"
+}
+trap cleanup EXIT
+img=$tmpd/disk.img
 truncate -s 256M "$img"
 disk=(--disk "path=$img,serial=SKIFF-E2E" --rng)
+NETPEER=$ROOT/tests/e2e/netpeer.py
+# What the host sends the guest: 3 MiB of random bytes.
+head -c 3145728 /dev/urandom >"$tmpd/to-guest"
+to_guest_md5=$(md5sum <"$tmpd/to-guest" | cut -d' ' -f1)
+
+# wait_marker FILE WORD: until a console line starts with WORD (or 900 s),
+# then a few seconds more: the guest prints it just before starting its
+# listener, and user-mode networking accepts a host connection before the
+# guest's listener exists (the data would be lost).
+wait_marker() {
+	for _ in $(seq 900); do
+		if grep -q "^$2" "$1" 2>/dev/null; then
+			sleep 5
+			return 0
+		fi
+		sleep 1
+	done
+	return 1
+}
+
+# check_transfers NAME: what the guest sent arrived, what it got was ours.
+check_transfers() {
+	local out=$tmpd/last-boot.out sent recv got
+	sent=$(grep -oE '^NETSENT [0-9a-f]{32}' "$out" | cut -d' ' -f2)
+	recv=$(grep -oE '^NETRECV [0-9a-f]{32}' "$out" | cut -d' ' -f2)
+	got=$(cut -d' ' -f3 "$tmpd/peer.out" 2>/dev/null)
+	check "$1: 4 MiB guest -> host over TCP arrived byte for byte" \
+		test -n "$sent" -a "$sent" = "$got"
+	check "$1: 3 MiB host -> guest over TCP arrived byte for byte" \
+		test -n "$recv" -a "$recv" = "$to_guest_md5"
+}
+
+# Boot 1's network: a tap in a namespace of our own, host end .1.
+tap_hook() {
+	wait_marker "$1" "NET-LISTEN 6666" &&
+		ip netns exec "$ns" "$NETPEER" send 192.168.77.2 6666 "$tmpd/to-guest" >/dev/null
+}
+
+# Boot 2's network: user mode; the host end is loopback.
+user_hook() {
+	wait_marker "$1" "NET-LISTEN 6667" &&
+		"$NETPEER" send 127.0.0.1 "$fwd_port" "$tmpd/to-guest" >/dev/null
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+tap_opts=()
+tap_task=
+BOOT_PREFIX=()
+if [ "$(id -u)" -eq 0 ] && [ -c /dev/net/tun ] && ip netns add "$ns" 2>/dev/null; then
+	ip netns exec "$ns" ip tuntap add mode tap name ske2e0
+	ip netns exec "$ns" ip addr add 192.168.77.1/24 dev ske2e0
+	ip netns exec "$ns" ip link set ske2e0 up
+	ip netns exec "$ns" "$NETPEER" recv 5555 "$tmpd/from-guest" >"$tmpd/peer.out" &
+	tap_opts=(--net tap=ske2e0)
+	tap_task=net-tap
+	BOOT_PREFIX=(ip netns exec "$ns")
+	BOOT_HOOK=tap_hook
+else
+	echo "# SKIPPING the tap network checks: needs root, /dev/net/tun and ip netns" >&2
+	skip "tap networking" "needs root, /dev/net/tun and ip netns"
+fi
 
 # The power button needs acpid to start a handler while the command's
 # process lives: on kvm_pvm that is only reliable with one vCPU (README,
 # known issue), so the SIGTERM path is checked on the 1-vCPU boot.
-boot "1 vCPU, vmlinux, SIGTERM" 1 button "disk-write hwrng" "${disk[@]}"
+boot "1 vCPU, vmlinux, SIGTERM" 1 button "disk-write hwrng $tap_task" \
+	"${disk[@]}" "${tap_opts[@]}"
+[ -n "$tap_task" ] && check_transfers "tap"
 after_write=$(allocated_kib "$img")
 echo "# image: $after_write KiB allocated after mkfs and writes"
-boot "2 vCPUs, bzImage, virtio console" 2 exit "disk-verify" \
-	--kernel "$CUR/bzImage" --initrd "$CUR/initramfs.cpio" --console virtio "${disk[@]}"
+
+BOOT_PREFIX=()
+peer_port=$(free_port)
+fwd_port=$(free_port)
+"$NETPEER" recv "$peer_port" "$tmpd/from-guest" 127.0.0.1 >"$tmpd/peer.out" &
+BOOT_HOOK=user_hook
+boot "2 vCPUs, bzImage, virtio console" 2 exit "disk-verify net-user:$peer_port" \
+	--kernel "$CUR/bzImage" --initrd "$CUR/initramfs.cpio" --console virtio "${disk[@]}" \
+	--net "user,hostfwd=tcp:127.0.0.1:$fwd_port-:6667"
+check_transfers "user"
 after_trim=$(allocated_kib "$img")
 echo "# image: $after_trim KiB allocated after deleting the files and fstrim"
-# The files were 3 MiB; fstrim must have punched (most of) them out.
+# The files were 4 MiB; fstrim must have punched (most of) them out.
 check "disk image sparser after fstrim ($after_write -> $after_trim KiB)" \
 	test "$after_trim" -le $((after_write - 2048))
 check "disk image still sparse (256 MiB, $after_trim KiB allocated)" \

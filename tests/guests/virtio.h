@@ -16,6 +16,7 @@
 
 #define VIRTIO_PCI_VENDOR	0x1af4
 #define VIRTIO_PCI_MODERN_BASE	0x1040	/* + virtio device id */
+#define VIRTIO_ID_NET		1
 #define VIRTIO_ID_BLOCK		2
 #define VIRTIO_ID_CONSOLE	3
 #define VIRTIO_ID_RNG		4
@@ -265,6 +266,35 @@ struct virtio_blk_range {	/* DISCARD / WRITE_ZEROES payload */
 	uint64_t sector;
 	uint32_t num_sectors;
 	uint32_t flags;		/* bit 0: unmap (WRITE_ZEROES) */
+};
+
+/* virtio-net (5.1) */
+#define VIRTIO_NET_F_MTU		3
+#define VIRTIO_NET_F_MAC		5
+#define VIRTIO_NET_F_MRG_RXBUF		15
+#define VIRTIO_NET_F_STATUS		16
+#define VIRTIO_NET_F_CTRL_VQ		17
+#define VIRTIO_NET_F_MQ			22
+
+#define VIRTIO_NET_CFG_MAC		0
+#define VIRTIO_NET_CFG_STATUS		6
+#define VIRTIO_NET_CFG_MAX_PAIRS	8
+#define VIRTIO_NET_CFG_MTU		10
+#define VIRTIO_NET_S_LINK_UP		1
+
+#define VIRTIO_NET_RXQ			0
+#define VIRTIO_NET_TXQ			1
+#define ETH_ALEN			6
+
+/* What precedes every frame on both queues once VERSION_1 is in (5.1.6). */
+struct virtio_net_hdr {
+	uint8_t flags;
+	uint8_t gso_type;
+	uint16_t hdr_len;
+	uint16_t gso_size;
+	uint16_t csum_start;
+	uint16_t csum_offset;
+	uint16_t num_buffers;
 };
 
 /* virtio-console (5.3): port 0 without MULTIPORT. */

@@ -116,7 +116,7 @@ unsigned int pt_count(const char *haystack, const char *needle);
 
 /* ---- A minimal virtio-pci driver ---- */
 
-#define VDRV_MAX_QUEUES 4
+#define VDRV_MAX_QUEUES 8	/* rings at RING_GPA + qi * RING_STRIDE, below the heap */
 
 struct vdrv_queue {
 	uint16_t size;

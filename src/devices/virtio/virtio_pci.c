@@ -631,6 +631,8 @@ static void virtio_pci_destroy(void *state)
 	struct virtio_dev *vdev = state;
 
 	/* The I/O thread has stopped: finish in-flight work, then free. */
+	if (vdev->ops->stop)
+		vdev->ops->stop(vdev);
 	pthread_mutex_lock(&vdev->lock);
 	if (vdev->ops->reset)
 		vdev->ops->reset(vdev);

@@ -82,7 +82,13 @@ struct virtio_dev_ops {
 	 * guest memory of the old rings is touched afterwards.
 	 */
 	void (*reset)(struct virtio_dev *vdev);
-	/* VM teardown, after the I/O thread has stopped: free the model. */
+	/*
+	 * VM teardown, after the I/O thread has stopped and before the
+	 * transport goes: stop anything that calls into the device from
+	 * other threads (backend threads). May be NULL.
+	 */
+	void (*stop)(struct virtio_dev *vdev);
+	/* VM teardown, after the transport: free the model. */
 	void (*destroy)(struct virtio_dev *vdev);
 };
 

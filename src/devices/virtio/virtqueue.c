@@ -236,6 +236,11 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 	return 1;
 }
 
+void virtq_unpop(struct virtq *q, unsigned int n)
+{
+	q->last_avail_idx -= (uint16_t)n;
+}
+
 void virtq_push(struct virtq *q, const struct virtq_chain *c, uint32_t written)
 {
 	uint8_t *elem;

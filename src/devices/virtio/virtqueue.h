@@ -111,6 +111,13 @@ void virtq_reset(struct virtq *q);
 int virtq_pop(struct virtq *q, struct virtq_chain *c);
 
 /*
+ * Give back the last n chains popped and not pushed: the next virtq_pop()
+ * returns them again. For devices that gather buffers before knowing how
+ * many they need (virtio-net's mergeable receive buffers).
+ */
+void virtq_unpop(struct virtq *q, unsigned int n);
+
+/*
  * Return chain c to the driver, reporting written bytes written into its
  * device-writable buffers (clamped to c->writable: the guest must never be
  * told more was written than it offered). Does nothing on a broken queue.
