@@ -9,7 +9,8 @@
  * natively: it calibrates the TSC against the PM timer (3.579545 MHz)
  * over 50 ms and runs every request loop there, polling the used ring.
  * Nothing at CPL3 takes an interrupt or exception, so there is no IDT;
- * the TSS is there for its I/O permission bitmap (see struct tss64).
+ * the TSS is there for its I/O permission bitmap (see cpl3.c, which
+ * holds this way down to CPL3 and the TSC calibration).
  *
  * Phases, each bounded by a request count and by seconds= of TSC time:
  *   randread-qdN  4 KiB random reads within span= at queue depth N
@@ -31,36 +32,13 @@
  *                   power of two >= 4 KiB within seg_max, capped by size_max)
  */
 #include "../tests/guests/virtio.h"
-
-#define SEL_KCODE	0x08
-#define SEL_KDATA	0x10
-#define SEL_UDATA	0x18
-#define SEL_UCODE	0x20
-#define SEL_TSS		0x28
-#define TSS_TYPE_AVAIL	0x9
-#define DESC_PRESENT	0x80
-#define RPL3		3
-#define RFLAGS_IOPL3	0x3000
-#define RFLAGS_FIXED	0x0002
-#define CR4_SMEP	(1UL << 20)
-#define CR4_SMAP	(1UL << 21)
-#define PTE_P		0x001ULL
-#define PTE_U		0x004ULL
-#define PTE_PS		0x080ULL
-#define PTE_ADDR	0x000ffffffffff000ULL
-
-#define PM_TIMER_HZ	3579545ULL
-#define FADT_PM_TMR_BLK	76
-#define FADT_FLAGS	112
-#define FADT_X_PM_TMR	208	/* generic address structure */
-#define FADT_TMR_VAL_EXT (1U << 8)
+#include "cpl3.h"
 
 #define RAND_BLOCK	4096
 #define SEQ_BYTES	(1024 * 1024)
 #define MAX_QD		64
 #define MAX_SEQ_QD	8
 #define MAX_SEGS	(SEQ_BYTES / 4096)
-#define USER_STACK	(64 * 1024)
 
 struct slot {
 	struct virtio_blk_hdr hdr;
@@ -85,8 +63,7 @@ static struct {
 	uint64_t capacity, span_sectors;
 	uint32_t seg;
 	bool indirect;
-	uint16_t pm_port;
-	uint32_t pm_mask;
+	struct pm_timer pm;
 	uint64_t tsc_hz;
 	uint64_t seconds, count, seqcount, seqqd;
 	char mode[64], qds[64];
@@ -98,41 +75,6 @@ static uint16_t head_slot[VIRTQ_MAX];
 static uint8_t rand_buf[MAX_QD][RAND_BLOCK] __attribute__((aligned(4096)));
 static uint8_t seq_buf[MAX_SEQ_QD][SEQ_BYTES] __attribute__((aligned(4096)));
 static struct virtq_desc tables[MAX_SEQ_QD][MAX_SEGS + 2] __attribute__((aligned(16)));
-static uint8_t user_stack[USER_STACK] __attribute__((aligned(16)));
-
-/*
- * A 64-bit TSS whose I/O permission bitmap allows every port. IOPL 3 alone
- * is not enough on kvm_pvm: user mode there runs with the host's IOPL 0,
- * and the emulated IN/OUT consult this bitmap instead.
- */
-struct tss64 {
-	uint32_t reserved0;
-	uint64_t rsp[3];
-	uint64_t reserved1;
-	uint64_t ist[7];
-	uint64_t reserved2;
-	uint16_t reserved3;
-	uint16_t iomap_base;
-	uint8_t iomap[65536 / 8 + 1];	/* + the all-ones byte that ends it */
-} __attribute__((packed));
-
-static struct tss64 tss __attribute__((aligned(16)));
-
-/* Written by ltr (the busy bit), so not const. */
-static uint64_t user_gdt[] __attribute__((aligned(16))) = {
-	0,
-	0x00af9a000000ffffULL,	/* SEL_KCODE: what entry.S loaded CS with */
-	0x00cf92000000ffffULL,	/* SEL_KDATA */
-	0x00cff2000000ffffULL,	/* SEL_UDATA: DPL 3 */
-	0x00affa000000ffffULL,	/* SEL_UCODE: 64-bit, DPL 3 */
-	0, 0,			/* SEL_TSS: filled in by load_tss() */
-};
-
-static void __attribute__((noreturn)) fail(const char *why)
-{
-	printf_("BENCH-ERROR %s\n", why);
-	debug_exit(1);
-}
 
 static uint64_t param(const char *key, uint64_t def)
 {
@@ -143,34 +85,6 @@ static uint64_t param(const char *key, uint64_t def)
 
 
 /* CPL0 set-up */
-
-static uint32_t fadt_u32(const struct acpi_header *f, uint32_t off)
-{
-	uint32_t v;
-
-	memcpy(&v, (const uint8_t *)f + off, 4);
-	return v;
-}
-
-/* The PM timer's port and counter width from the FADT. */
-static void find_pm_timer(const struct hvm_start_info *si)
-{
-	const struct acpi_header *fadt = acpi_lookup(si, "FACP");
-	uint64_t x = 0;
-
-	if (!fadt)
-		fail("no FADT: cannot calibrate the TSC against the PM timer");
-	b.pm_port = (uint16_t)fadt_u32(fadt, FADT_PM_TMR_BLK);
-	/* X_PM_TMR_BLK in system I/O space (id 1) when the old field is 0. */
-	if (!b.pm_port && fadt->length >= FADT_X_PM_TMR + 12 &&
-	    ((const uint8_t *)fadt)[FADT_X_PM_TMR] == 1) {
-		memcpy(&x, (const uint8_t *)fadt + FADT_X_PM_TMR + 4, 8);
-		b.pm_port = (uint16_t)x;
-	}
-	if (!b.pm_port)
-		fail("the FADT has no PM timer");
-	b.pm_mask = fadt_u32(fadt, FADT_FLAGS) & FADT_TMR_VAL_EXT ? 0xffffffff : 0xffffff;
-}
 
 static const struct pci_dev *find_blk(struct pci_dev *devs, unsigned int n)
 {
@@ -192,14 +106,14 @@ static uint32_t pick_seg(void)
 	if (b.dev.features & VIRTIO_BIT(VIRTIO_BLK_F_SIZE_MAX))
 		size_max = virtio_cfg32(&b.dev, VIRTIO_BLK_CFG_SIZE_MAX);
 	if (!seg_max)
-		fail("seg_max is 0");
+		bench_fail("seg_max is 0");
 	while (seg < SEQ_BYTES && SEQ_BYTES / seg > seg_max)
 		seg *= 2;
 	seg = (uint32_t)param("seg", seg);
 	if (seg > size_max)
 		seg = size_max;
 	if (seg < 512 || SEQ_BYTES % seg || SEQ_BYTES / seg > seg_max)
-		fail("no segment size fits 1 MiB in seg_max/size_max (try seg=)");
+		bench_fail("no segment size fits 1 MiB in seg_max/size_max (try seg=)");
 	return seg;
 }
 
@@ -216,14 +130,14 @@ static void setup_blk(void)
 
 	p = find_blk(devs, n);
 	if (!p)
-		fail("no virtio-blk device on PCI bus 0");
+		bench_fail("no virtio-blk device on PCI bus 0");
 	pci_mmio_alloc_init(&mmio, devs, n);
 	if (!pci_dev_setup(p, &mmio) || !virtio_attach(&b.dev, p))
-		fail("virtio-blk: BARs or capabilities unusable");
+		bench_fail("virtio-blk: BARs or capabilities unusable");
 	if (!virtio_negotiate(&b.dev, want))
-		fail("virtio-blk: feature negotiation failed");
+		bench_fail("virtio-blk: feature negotiation failed");
 	if (!virtq_setup(&b.dev, 0, VIRTQ_MAX))
-		fail("virtio-blk: queue 0 set-up failed");
+		bench_fail("virtio-blk: queue 0 set-up failed");
 	virtio_driver_ok(&b.dev);
 	b.q = &b.dev.vq[0];
 	b.indirect = b.dev.features & VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC);
@@ -233,89 +147,24 @@ static void setup_blk(void)
 		b.span_sectors = b.capacity;
 	b.span_sectors &= ~(uint64_t)(SEQ_BYTES / VIRTIO_BLK_SECTOR - 1);
 	if (!b.span_sectors)
-		fail("the disk (or span=) is smaller than 1 MiB");
+		bench_fail("the disk (or span=) is smaller than 1 MiB");
 	b.seg = pick_seg();
 }
 
-/* Set U on every level of the 4 GiB identity map: CPL3 may touch it all. */
-static void map_for_user(void)
-{
-	uint64_t cr3, cr4, *pml4, *pdpt, *pd;
-	unsigned int i, j;
-
-	__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
-	cr4 &= ~(CR4_SMEP | CR4_SMAP);		/* CPL0 code now sits on user pages */
-	__asm__ volatile("mov %0, %%cr4" : : "r"(cr4));
-	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
-	pml4 = (uint64_t *)(cr3 & PTE_ADDR);
-	pml4[0] |= PTE_U;
-	pdpt = (uint64_t *)(pml4[0] & PTE_ADDR);
-	for (i = 0; i < 4; i++) {
-		if (!(pdpt[i] & PTE_P))
-			continue;
-		pdpt[i] |= PTE_U;
-		pd = (uint64_t *)(pdpt[i] & PTE_ADDR);
-		for (j = 0; j < 512; j++)
-			pd[j] |= PTE_U;
-	}
-	__asm__ volatile("mov %0, %%cr3" : : "r"(cr3) : "memory");
-}
-
-/* A 16-byte system descriptor for tss, then ltr. */
-static void load_tss(void)
-{
-	uint64_t base = (uint64_t)&tss, limit = sizeof(tss) - 1;
-
-	tss.iomap_base = (uint16_t)offsetof(struct tss64, iomap);
-	tss.iomap[sizeof(tss.iomap) - 1] = 0xff;
-	user_gdt[SEL_TSS / 8] = (limit & 0xffff) | (base & 0xffffff) << 16 |
-		(uint64_t)(TSS_TYPE_AVAIL | DESC_PRESENT) << 40 |
-		(limit >> 16 & 0xf) << 48 | (base >> 24 & 0xff) << 56;
-	user_gdt[SEL_TSS / 8 + 1] = base >> 32;
-	__asm__ volatile("ltr %w0" : : "r"((uint16_t)SEL_TSS) : "memory");
-}
-
 static void __attribute__((noreturn)) user_main(void);
-
-/* iretq to user_main at CPL3, IOPL 3 (port I/O, cli), IF clear. */
-static void __attribute__((noreturn)) enter_user(void)
-{
-	struct __attribute__((packed)) {
-		uint16_t limit;
-		uint64_t base;
-	} gdtr = { sizeof(user_gdt) - 1, (uint64_t)user_gdt };
-	/* As if called: the ABI wants rsp + 8 16-byte aligned at entry. */
-	uint64_t sp = (uint64_t)(user_stack + USER_STACK) - 8;
-
-	__asm__ volatile("lgdt %0" : : "m"(gdtr));
-	load_tss();
-	__asm__ volatile(
-		"pushq %[ss]\n\t"
-		"pushq %[sp]\n\t"
-		"pushq %[fl]\n\t"
-		"pushq %[cs]\n\t"
-		"pushq %[ip]\n\t"
-		"iretq"
-		:
-		: [ss] "i"(SEL_UDATA | RPL3), [sp] "r"(sp),
-		  [fl] "i"(RFLAGS_IOPL3 | RFLAGS_FIXED), [cs] "i"(SEL_UCODE | RPL3),
-		  [ip] "r"(user_main)
-		: "memory");
-	__builtin_unreachable();
-}
 
 int guest_main(const struct hvm_start_info *si)
 {
 	b.cl = cmdline(si);
 	printf_("BENCH cmdline \"%s\"\n", b.cl);
-	find_pm_timer(si);
+	pm_timer_find(si, &b.pm);
 	setup_blk();
 	b.seconds = param("seconds", 10);
 	b.count = param("count", 20000);
 	b.seqcount = param("seqcount", 256);
 	b.seqqd = param("seqqd", 4);
 	if (!b.seqqd || b.seqqd > MAX_SEQ_QD)
-		fail("seqqd= must be 1..8");
+		bench_fail("seqqd= must be 1..8");
 	if (!cmdline_get(b.cl, "mode", b.mode, sizeof(b.mode)))
 		memcpy(b.mode, "randread,seqread,seqwrite", 26);
 	if (!cmdline_get(b.cl, "qd", b.qds, sizeof(b.qds)))
@@ -324,37 +173,11 @@ int guest_main(const struct hvm_start_info *si)
 		"indirect=%u event_idx=%u pm_port=0x%x\n", b.capacity, b.span_sectors,
 		b.seg, virtio_cfg32(&b.dev, VIRTIO_BLK_CFG_SEG_MAX),
 		virtio_cfg32(&b.dev, VIRTIO_BLK_CFG_SIZE_MAX), b.q->size, b.indirect,
-		b.q->event_idx, b.pm_port);
-	map_for_user();
-	enter_user();
+		b.q->event_idx, b.pm.port);
+	cpl3_enter(user_main);
 }
 
 /* CPL3 from here on: no privileged instruction, port I/O through IOPL. */
-
-static uint32_t pm_read(void)
-{
-	return port_in32(b.pm_port) & b.pm_mask;
-}
-
-/* TSC cycles per second, against 50 ms of the PM timer. */
-static uint64_t calibrate_tsc(void)
-{
-	const uint32_t want = PM_TIMER_HZ / 20;
-	uint32_t p0 = pm_read(), p, ticks;
-	uint64_t t0, t;
-
-	/* Start on a tick edge: the first read may be late in its tick. */
-	while ((p = pm_read()) == p0)
-		;
-	p0 = p;
-	t0 = rdtsc();
-	do {
-		p = pm_read();
-		t = rdtsc();
-		ticks = (p - p0) & b.pm_mask;
-	} while (ticks < want);
-	return (t - t0) * PM_TIMER_HZ / ticks;
-}
 
 static uint64_t next_rand(void)
 {
@@ -510,7 +333,7 @@ static void __attribute__((noreturn)) user_main(void)
 	uint16_t cs;
 
 	__asm__ volatile("mov %%cs, %0" : "=r"(cs));
-	b.tsc_hz = calibrate_tsc();
+	b.tsc_hz = tsc_calibrate(&b.pm);
 	b.rng = rdtsc() | 1;
 	printf_("BENCH cpl=%u tsc_hz=%lu\n", cs & 3, b.tsc_hz);
 	if (list_has(b.mode, "randread"))

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backends/net.h"
 #include "devices/device.h"
@@ -28,6 +29,9 @@
 #define NET_RX_BATCH		64	/* frames per wake-up, then others run */
 #define NET_MAX_FRAME		65550	/* largest GSO frame: 64 KiB + Ethernet + VLAN */
 #define NET_CONFIG_LEN		12	/* mac, status, max_virtqueue_pairs, mtu */
+/* Transmit polling after a kick (see tx_poll()), as virtio-blk does. */
+#define NET_POLL_NS		50000
+#define NET_POLL_MAX_NS		1000000
 
 /* Feature bits (5.1.3). */
 #define F_CSUM		0
@@ -199,10 +203,15 @@ static bool tx_one(struct virtio_net *n, unsigned int pair, const struct virtq_c
 	return ret >= 0;
 }
 
-static void tx_process(struct virtio_net *n, struct virtio_queue *q)
+/*
+ * Send what the guest queued. With rearm, ask for a kick on the next
+ * frame when done (and go on if frames came meanwhile); without, leave
+ * kicks off: the caller is polling. Returns how many frames were taken.
+ */
+static unsigned int tx_process(struct virtio_net *n, struct virtio_queue *q, bool rearm)
 {
 	struct virtq_chain c = { .segs = n->segs, .max_segs = NET_QUEUE_SIZE };
-	unsigned int pair = q->index / 2;
+	unsigned int pair = q->index / 2, taken = 0;
 	uint16_t old_used = q->vq.used_idx;
 	int ret;
 
@@ -213,12 +222,49 @@ static void tx_process(struct virtio_net *n, struct virtio_queue *q)
 			else
 				n->tx_dropped++;
 			virtq_push(&q->vq, &c, 0);
+			taken++;
 		}
-	} while (ret == 0 && virtq_enable_notify(&q->vq));
+	} while (ret == 0 && rearm && virtq_enable_notify(&q->vq));
 	if (ret < 0)
 		virtio_set_needs_reset(&n->vdev, "transmitq%u: malformed descriptor chain", pair);
 	if (virtq_needs_notify(&q->vq, old_used))
 		virtio_queue_interrupt(&n->vdev, q);
+	return taken;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * After a kick, keep taking frames without kicks for up to NET_POLL_NS
+ * after the last one and NET_POLL_MAX_NS in all: a guest streaming frames
+ * then does not pay a notification exit per batch. The lock is dropped
+ * while idle; the queue may be reset meanwhile. Lock held on entry/exit.
+ */
+static void tx_poll(struct virtio_net *n, struct virtio_queue *q)
+{
+	uint64_t start = now_ns(), deadline = start + NET_POLL_NS, now;
+
+	virtq_disable_notify(&q->vq);
+	for (;;) {
+		if (virtq_avail_pending(&q->vq) && tx_process(n, q, false))
+			deadline = now_ns() + NET_POLL_NS;
+		now = now_ns();
+		if (now >= deadline || now - start >= NET_POLL_MAX_NS)
+			break;
+		pthread_mutex_unlock(&n->vdev.lock);
+		__builtin_ia32_pause();
+		pthread_mutex_lock(&n->vdev.lock);
+		if (!virtio_dev_live(&n->vdev) || !q->enabled || q->vq.broken)
+			return;
+	}
+	/* Kicks back on; frames that slipped in before that are ours. */
+	tx_process(n, q, true);
 }
 
 /* ---- Receive ---- */
@@ -518,7 +564,8 @@ static void net_queue_notify(struct virtio_dev *vdev, struct virtio_queue *q)
 	if (n->ctrl && q->index == 2 * n->pairs) {
 		ctrl_process(n, q);
 	} else if (q->index % 2) {
-		tx_process(n, q);
+		tx_process(n, q, true);
+		tx_poll(n, q);
 	} else if (n->be->rx_fds[pair] >= 0) {
 		/* New receive buffers: read what waits on the tap. */
 		rx_resume(n, pair);
