@@ -19,6 +19,7 @@
 #include "cli/console.h"
 #include "cli/proctitle.h"
 #include "vmm/exitcode.h"
+#include "vmm/clock.h"
 #include "vmm/vm.h"
 
 enum { EV_SIGNAL, EV_STDIN, EV_STOP, EV_TIMER };
@@ -37,14 +38,6 @@ struct run_loop {
 	uint64_t first_signal_ns;
 	struct console_input console;
 };
-
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 static int watch(struct run_loop *rl, int fd, uint64_t tag)
 {

@@ -18,6 +18,7 @@
 #include "devices/device.h"
 #include "devices/virtio/virtio_pci.h"
 #include "vmm/evloop.h"
+#include "vmm/clock.h"
 #include "vmm/vm.h"
 
 #define BLK_QUEUE_SIZE		128
@@ -427,14 +428,6 @@ static bool blk_take_requests(struct virtio_blk *blk, struct virtio_queue *q)
 
 static void req_done(struct disk_req *dr, void *arg);
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Keep completing and taking requests without sleeping while there is
  * activity, for up to BLK_POLL_NS after the last of it and BLK_POLL_MAX_NS
@@ -444,7 +437,7 @@ static uint64_t now_ns(void)
  */
 static void blk_poll(struct virtio_blk *blk, struct virtio_queue *q)
 {
-	uint64_t start = now_ns(), deadline = start + BLK_POLL_NS, now;
+	uint64_t start = monotonic_ns(), deadline = start + BLK_POLL_NS, now;
 	uint16_t old_used;
 	bool busy;
 
@@ -460,7 +453,7 @@ static void blk_poll(struct virtio_blk *blk, struct virtio_queue *q)
 		}
 		if (virtq_needs_notify(&q->vq, old_used))
 			virtio_queue_interrupt(&blk->vdev, q);
-		now = now_ns();
+		now = monotonic_ns();
 		if (busy)
 			deadline = now + BLK_POLL_NS;
 		if (now >= deadline || now - start >= BLK_POLL_MAX_NS)

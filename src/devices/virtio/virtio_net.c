@@ -22,6 +22,7 @@
 #include "devices/device.h"
 #include "devices/virtio/virtio_pci.h"
 #include "vmm/evloop.h"
+#include "vmm/clock.h"
 #include "vmm/vm.h"
 
 #define NET_QUEUE_SIZE		256
@@ -232,14 +233,6 @@ static unsigned int tx_process(struct virtio_net *n, struct virtio_queue *q, boo
 	return taken;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * After a kick, keep taking frames without kicks for up to NET_POLL_NS
  * after the last one and NET_POLL_MAX_NS in all: a guest streaming frames
@@ -248,13 +241,13 @@ static uint64_t now_ns(void)
  */
 static void tx_poll(struct virtio_net *n, struct virtio_queue *q)
 {
-	uint64_t start = now_ns(), deadline = start + NET_POLL_NS, now;
+	uint64_t start = monotonic_ns(), deadline = start + NET_POLL_NS, now;
 
 	virtq_disable_notify(&q->vq);
 	for (;;) {
 		if (virtq_avail_pending(&q->vq) && tx_process(n, q, false))
-			deadline = now_ns() + NET_POLL_NS;
-		now = now_ns();
+			deadline = monotonic_ns() + NET_POLL_NS;
+		now = monotonic_ns();
 		if (now >= deadline || now - start >= NET_POLL_MAX_NS)
 			break;
 		pthread_mutex_unlock(&n->vdev.lock);
