@@ -75,6 +75,12 @@ struct net_backend {
 	unsigned int offload_caps;	/* NET_OFFLOAD_* the host side can do */
 	unsigned int nr_queues;		/* queue pairs */
 	int rx_fds[NET_MAX_QUEUES];	/* readable when recv() has a frame; -1 */
+	/*
+	 * After send() said -ENOBUFS (the backend is full: keep the frame and
+	 * stop sending), readable when it takes frames again; -1 if send()
+	 * never says that.
+	 */
+	int tx_wake_fd;
 	void *priv;
 };
 

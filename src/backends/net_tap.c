@@ -268,6 +268,7 @@ int net_tap_open(struct net_backend **out, const char *ifname, int fd,
 		.has_vnet_hdr = true,
 		.offload_caps = probe_offloads(t->fds[0]),
 		.nr_queues = queues,
+		.tx_wake_fd = -1,
 		.priv = t,
 	};
 	for (unsigned int q = 0; q < NET_MAX_QUEUES; q++)

@@ -105,6 +105,8 @@ struct net_user {
 	struct net_rx_sink sink;
 	pthread_t thread;
 	int wake_fd;			/* eventfd: frames queued, notify, stop */
+	int tx_wake_fd;			/* eventfd: room again after -ENOBUFS */
+	bool full;			/* __atomic: a send() found the ring full */
 	bool stop;			/* __atomic */
 	/* __atomic: wake_fd was written and the ring not drained since */
 	bool kicked;
@@ -333,8 +335,11 @@ static ssize_t user_send(struct net_backend *b, unsigned int queue, const struct
 	pthread_mutex_lock(&u->ring_lock);
 	head = u->head;
 	if (head - __atomic_load_n(&u->tail, __ATOMIC_ACQUIRE) >= RING_SLOTS) {
+		/* The device keeps the frame and waits for tx_wake_fd. */
+		__atomic_store_n(&u->full, true, __ATOMIC_SEQ_CST);
 		pthread_mutex_unlock(&u->ring_lock);
 		count(&u->stats.tx_ring_full);
+		kick(u);
 		return -ENOBUFS;
 	}
 	copy_frame(&u->slots[head % RING_SLOTS], iov, iovcnt);
@@ -363,6 +368,9 @@ static void drain_ring(struct net_user *u)
 		u->api.input(u->slirp, slot->data, (int)slot->len);
 		__atomic_store_n(&u->tail, ++tail, __ATOMIC_RELEASE);
 	}
+	/* The ring has room again: a sender that found it full may go on. */
+	if (__atomic_exchange_n(&u->full, false, __ATOMIC_SEQ_CST))
+		(void)eventfd_write(u->tx_wake_fd, 1);
 }
 
 static ssize_t user_recv(struct net_backend *b, unsigned int queue, const struct iovec *iov,
@@ -703,6 +711,8 @@ static void user_free(struct net_user *u)
 		cb_timer_free(u->timers, u);
 	if (u->wake_fd >= 0)
 		close(u->wake_fd);
+	if (u->tx_wake_fd >= 0)
+		close(u->tx_wake_fd);
 	sem_destroy(&u->ready);
 	pthread_mutex_destroy(&u->ring_lock);
 	free(u->pfds);
@@ -736,6 +746,7 @@ static struct net_user *user_alloc(const struct net_user_opts *o)
 	if (!u)
 		return NULL;
 	u->wake_fd = -1;
+	u->tx_wake_fd = -1;
 	pthread_mutex_init(&u->ring_lock, NULL);
 	sem_init(&u->ready, 0, 0);
 	u->sink = o->sink;
@@ -752,7 +763,8 @@ static struct net_user *user_alloc(const struct net_user_opts *o)
 	u->cap_pfds = PFDS_INITIAL;
 	u->pfds = calloc((size_t)u->cap_pfds, sizeof(*u->pfds));
 	u->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!u->slots || !u->pfds || u->wake_fd < 0) {
+	u->tx_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!u->slots || !u->pfds || u->wake_fd < 0 || u->tx_wake_fd < 0) {
 		int e = errno;
 
 		user_free(u);
@@ -760,6 +772,7 @@ static struct net_user *user_alloc(const struct net_user_opts *o)
 		return NULL;
 	}
 	u->pfds[0] = (struct pollfd){ .fd = u->wake_fd, .events = POLLIN };
+	u->be.tx_wake_fd = u->tx_wake_fd;
 	return u;
 }
 

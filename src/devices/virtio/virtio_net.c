@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backends/net.h"
 #include "devices/device.h"
@@ -104,6 +105,8 @@ struct virtio_net {
 	struct iovec iov[NET_RX_MAX_IOV];
 	struct rx_chain rx[NET_QUEUE_SIZE];
 	uint8_t *tx_buf;		/* user-mode: the frame made contiguous */
+	bool tx_blocked;		/* the backend is full: wait for tx_wake_fd */
+	bool tx_wake_added;
 	uint64_t tx_packets, tx_dropped, rx_packets, rx_dropped;
 };
 
@@ -178,8 +181,11 @@ static void copy_from_chain(const struct virtq_chain *c, uint32_t off, void *dst
 	}
 }
 
-/* Send one chain's frame; false when it was dropped. Lock held. */
-static bool tx_one(struct virtio_net *n, unsigned int pair, const struct virtq_chain *c)
+/*
+ * Send one chain's frame: 1 sent, 0 dropped (counted), -ENOBUFS when the
+ * backend is full (the chain must be kept). Lock held.
+ */
+static int tx_one(struct virtio_net *n, unsigned int pair, const struct virtq_chain *c)
 {
 	struct iovec iov[NET_QUEUE_SIZE];
 	struct net_hdr h;
@@ -188,10 +194,10 @@ static bool tx_one(struct virtio_net *n, unsigned int pair, const struct virtq_c
 	int k;
 
 	if (c->readable < NET_VNET_HDR_LEN + 14 || frame > NET_MAX_FRAME)
-		return false;
+		return 0;
 	copy_from_chain(c, 0, &h, sizeof(h));
 	if (!tx_hdr_ok(n, &h))
-		return false;
+		return 0;
 	if (n->be->has_vnet_hdr) {
 		k = chain_iov_from(c, 0, iov);
 		ret = n->be->ops->send(n->be, pair, iov, k);
@@ -201,6 +207,8 @@ static bool tx_one(struct virtio_net *n, unsigned int pair, const struct virtq_c
 		iov[0] = (struct iovec){ .iov_base = n->tx_buf, .iov_len = frame };
 		ret = n->be->ops->send(n->be, pair, iov, 1);
 	}
+	if (ret == -ENOBUFS)
+		return -ENOBUFS;
 	return ret >= 0;
 }
 
@@ -216,16 +224,27 @@ static unsigned int tx_process(struct virtio_net *n, struct virtio_queue *q, boo
 	uint16_t old_used = q->vq.used_idx;
 	int ret;
 
+	if (n->tx_blocked)
+		return 0;
 	do {
 		while ((ret = virtq_pop(&q->vq, &c)) > 0) {
-			if (tx_one(n, pair, &c))
+			int sent = tx_one(n, pair, &c);
+
+			if (sent == -ENOBUFS) {
+				/* Keep the frame; tx_wake_fd brings us back. */
+				virtq_unpop(&q->vq, 1);
+				n->tx_blocked = true;
+				ret = 0;
+				break;
+			}
+			if (sent)
 				n->tx_packets++;
 			else
 				n->tx_dropped++;
 			virtq_push(&q->vq, &c, 0);
 			taken++;
 		}
-	} while (ret == 0 && rearm && virtq_enable_notify(&q->vq));
+	} while (ret == 0 && rearm && !n->tx_blocked && virtq_enable_notify(&q->vq));
 	if (ret < 0)
 		virtio_set_needs_reset(&n->vdev, "transmitq%u: malformed descriptor chain", pair);
 	if (virtq_needs_notify(&q->vq, old_used))
@@ -245,6 +264,8 @@ static void tx_poll(struct virtio_net *n, struct virtio_queue *q)
 
 	virtq_disable_notify(&q->vq);
 	for (;;) {
+		if (n->tx_blocked)
+			return;
 		if (virtq_avail_pending(&q->vq) && tx_process(n, q, false))
 			deadline = monotonic_ns() + NET_POLL_NS;
 		now = monotonic_ns();
@@ -495,6 +516,25 @@ out:
 	return ok;
 }
 
+/* I/O thread: a full backend takes frames again. */
+static void on_tx_wake(void *opaque)
+{
+	struct virtio_net *n = opaque;
+	struct virtio_queue *q;
+	uint64_t v;
+
+	if (read(n->be->tx_wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;
+	pthread_mutex_lock(&n->vdev.lock);
+	n->tx_blocked = false;
+	q = &n->vdev.queues[1];
+	if (virtio_dev_live(&n->vdev) && q->enabled && !q->vq.broken) {
+		tx_process(n, q, true);
+		tx_poll(n, q);
+	}
+	pthread_mutex_unlock(&n->vdev.lock);
+}
+
 /* ---- Control queue ---- */
 
 static uint8_t ctrl_command(struct virtio_net *n, const struct virtq_chain *c)
@@ -606,6 +646,7 @@ static void net_reset(struct virtio_dev *vdev)
 	struct virtio_net *n = vdev->priv;
 
 	n->active_pairs = 1;
+	n->tx_blocked = false;
 	/* A paused tap fd stays paused until the next driver's rx kick. */
 }
 
@@ -625,6 +666,9 @@ static void net_stop(struct virtio_dev *vdev)
 		if (n->rx_fd_added[p] && vdev->vm->io)
 			evloop_del(vdev->vm->io, n->be->rx_fds[p]);
 	memset(n->rx_fd_added, 0, sizeof(n->rx_fd_added));
+	if (n->tx_wake_added && vdev->vm->io)
+		evloop_del(vdev->vm->io, n->be->tx_wake_fd);
+	n->tx_wake_added = false;
 	n->be->ops->close(n->be);
 	n->be = NULL;
 }
@@ -749,8 +793,15 @@ static void build_config(struct virtio_net *n, const uint8_t mac[6], unsigned in
 	n->config[11] = (uint8_t)(mtu >> 8);
 }
 
-static int watch_tap(struct virtio_net *n, struct vm *vm)
+static int watch_backend(struct virtio_net *n, struct vm *vm)
 {
+	if (n->be->tx_wake_fd >= 0 && vm->io) {
+		int ret = evloop_add(vm->io, n->be->tx_wake_fd, on_tx_wake, n);
+
+		if (ret)
+			return ret;
+		n->tx_wake_added = true;
+	}
 	for (unsigned int p = 0; p < n->pairs && vm->io; p++) {
 		int ret;
 
@@ -819,7 +870,7 @@ static int net_create_one(struct vm *vm, unsigned int idx)
 	       n->vdev.name, n->be->kind, nc->kind == NET_KIND_USER ? "" : " ",
 	       nc->kind == NET_KIND_USER ? "" : net_tap_ifname(n->be),
 	       mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], n->pairs);
-	return watch_tap(n, vm);
+	return watch_backend(n, vm);
 }
 
 static int net_create(struct vm *vm)
