@@ -147,7 +147,7 @@ to_guest_md5=$(md5sum <"$tmpd/to-guest" | cut -d' ' -f1)
 # guest's listener exists (the data would be lost).
 wait_marker() {
 	for _ in $(seq 900); do
-		if grep -q "^$2" "$1" 2>/dev/null; then
+		if grep -q "$2" "$1" 2>/dev/null; then
 			sleep 5
 			return 0
 		fi
@@ -159,13 +159,16 @@ wait_marker() {
 # check_transfers NAME: what the guest sent arrived, what it got was ours.
 check_transfers() {
 	local out=$tmpd/last-boot.out sent recv got
-	sent=$(grep -oE '^NETSENT [0-9a-f]{32}' "$out" | cut -d' ' -f2)
-	recv=$(grep -oE '^NETRECV [0-9a-f]{32}' "$out" | cut -d' ' -f2)
+	# Kernel messages can share a line with ours: match anywhere.
+	sent=$(grep -oE 'NETSENT [0-9a-f]{32}' "$out" | tail -1 | cut -d' ' -f2)
+	recv=$(grep -oE 'NETRECV [0-9a-f]{32}' "$out" | tail -1 | cut -d' ' -f2)
 	got=$(cut -d' ' -f3 "$tmpd/peer.out" 2>/dev/null)
 	check "$1: 4 MiB guest -> host over TCP arrived byte for byte" \
 		test -n "$sent" -a "$sent" = "$got"
 	check "$1: 3 MiB host -> guest over TCP arrived byte for byte" \
 		test -n "$recv" -a "$recv" = "$to_guest_md5"
+	[ -n "$recv" ] && [ "$recv" = "$to_guest_md5" ] ||
+		echo "# $1: guest got '$recv', host sent $to_guest_md5; peer: $(cat "$tmpd/peer.out" 2>/dev/null)"
 }
 
 # Boot 1's network: a tap in a namespace of our own, host end .1.
