@@ -371,6 +371,14 @@ static void rx_resume(struct virtio_net *n, unsigned int pair)
 	evloop_set_enabled(n->vdev.vm->io, n->be->rx_fds[pair], true);
 }
 
+/* The avail ring holds exactly the held chains given back, nothing newer. */
+static bool rx_only_held(const struct virtq *vq, int held)
+{
+	uint16_t avail = __atomic_load_n((const uint16_t *)(vq->avail + 2), __ATOMIC_ACQUIRE);
+
+	return (uint16_t)(avail - vq->last_avail_idx) == (uint16_t)held;
+}
+
 /* Read frames from the tap into the guest: up to a batch. Lock held. */
 static void rx_from_tap(struct virtio_net *n, unsigned int pair)
 {
@@ -391,14 +399,14 @@ static void rx_from_tap(struct virtio_net *n, unsigned int pair)
 		}
 		if (cap < need) {
 			/*
-			 * Too little buffer space: wait for the guest's next
-			 * kick. Ask for it while still holding the chains, so
-			 * that only buffers added after them count as new (and
-			 * with EVENT_IDX, adding one kicks).
+			 * Too little buffer space: give the chains back and wait
+			 * for the guest's next kick. If only the chains just given
+			 * back are there, stay paused (reading on would spin on
+			 * the readable tap); the guest's next buffer kicks.
 			 */
-			rx_pause(n, pair);
-			more = virtq_enable_notify(&q->vq);
 			virtq_unpop(&q->vq, (unsigned int)chains);
+			rx_pause(n, pair);
+			more = virtq_enable_notify(&q->vq) && !rx_only_held(&q->vq, chains);
 			if (!more)
 				break;
 			rx_resume(n, pair);	/* buffers arrived meanwhile */
