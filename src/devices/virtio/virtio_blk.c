@@ -140,59 +140,6 @@ static void build_config(struct virtio_blk *blk)
 
 /* ---- Parsing a chain ---- */
 
-/* Copy len readable bytes starting at byte off of the chain; false if short. */
-static bool chain_read(const struct virtq_chain *c, uint32_t off, void *dst, uint32_t len)
-{
-	uint8_t *out = dst;
-
-	for (unsigned int i = 0; i < c->nr_segs && len; i++) {
-		const struct virtq_seg *s = &c->segs[i];
-		uint32_t n;
-
-		if (s->device_writable)
-			break;
-		if (off >= s->len) {
-			off -= s->len;
-			continue;
-		}
-		n = s->len - off < len ? s->len - off : len;
-		memcpy(out, (uint8_t *)s->host + off, n);
-		out += n;
-		len -= n;
-		off = 0;
-	}
-	return len == 0;
-}
-
-/*
- * iovecs for bytes [off, off + len) of the readable (writable=false) or
- * writable part of the chain. Returns the count.
- */
-static unsigned int chain_iov(const struct virtq_chain *c, bool writable, uint32_t off,
-			      uint32_t len, struct iovec *iov)
-{
-	unsigned int n = 0;
-
-	for (unsigned int i = 0; i < c->nr_segs && len; i++) {
-		const struct virtq_seg *s = &c->segs[i];
-		uint32_t take;
-
-		if (s->device_writable != writable)
-			continue;
-		if (off >= s->len) {
-			off -= s->len;
-			continue;
-		}
-		take = s->len - off < len ? s->len - off : len;
-		iov[n].iov_base = (uint8_t *)s->host + off;
-		iov[n].iov_len = take;
-		n++;
-		len -= take;
-		off = 0;
-	}
-	return n;
-}
-
 /* The last writable byte: the status. */
 static uint8_t *chain_status(const struct virtq_chain *c)
 {
@@ -297,7 +244,7 @@ static uint8_t prep_rw(struct virtio_blk *blk, struct blk_req *r,
 		return VIRTIO_BLK_S_UNSUPP;	/* no data: nothing to do, say so */
 	r->dreq.op = is_write ? DISK_OP_WRITE : DISK_OP_READ;
 	r->dreq.offset = h->sector * DISK_SECTOR_SIZE;
-	r->dreq.iovcnt = chain_iov(c, !is_write, is_write ? sizeof(*h) : 0, len, r->iov);
+	r->dreq.iovcnt = virtq_chain_iov(c, !is_write, is_write ? sizeof(*h) : 0, len, r->iov);
 	r->dreq.iov = r->iov;
 	r->data_len = len;
 	if (!is_write)
@@ -313,7 +260,7 @@ static uint8_t prep_discard(struct virtio_blk *blk, struct blk_req *r,
 
 	/* One range per request: max_discard_seg and max_write_zeroes_seg are 1. */
 	if (c->readable - sizeof(*h) != sizeof(rg) ||
-	    !chain_read(c, sizeof(*h), &rg, sizeof(rg)))
+	    !virtq_chain_read(c, sizeof(*h), &rg, sizeof(rg)))
 		return VIRTIO_BLK_S_UNSUPP;
 	if ((rg.flags & ~VIRTIO_BLK_WZ_UNMAP) || (!zeroes && rg.flags))
 		return VIRTIO_BLK_S_UNSUPP;
@@ -337,7 +284,7 @@ static uint8_t do_get_id(struct virtio_blk *blk, struct blk_req *r, const struct
 	memcpy(id, blk->serial, strlen(blk->serial));
 	if (len > VIRTIO_BLK_ID_BYTES)
 		len = VIRTIO_BLK_ID_BYTES;
-	n = chain_iov(c, true, 0, len, iov);
+	n = virtq_chain_iov(c, true, 0, len, iov);
 	for (i = 0; i < n; i++) {
 		memcpy(iov[i].iov_base, id + done, iov[i].iov_len);
 		done += (uint32_t)iov[i].iov_len;
@@ -366,7 +313,7 @@ static bool handle_chain(struct virtio_blk *blk, const struct virtq_chain *c)
 	r->dreq.opaque = r;
 	r->merged = NULL;
 	r->data_len = 0;
-	if (!r->status || !chain_read(c, 0, &h, sizeof(h))) {
+	if (!r->status || !virtq_chain_read(c, 0, &h, sizeof(h))) {
 		r->busy = false;
 		return false;
 	}

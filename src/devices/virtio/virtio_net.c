@@ -139,43 +139,6 @@ static bool tx_hdr_ok(const struct virtio_net *n, const struct net_hdr *h)
 	return false;
 }
 
-/* iovecs for the chain's readable bytes from off on; returns the count. */
-static int chain_iov_from(const struct virtq_chain *c, uint32_t off, struct iovec *iov)
-{
-	int k = 0;
-
-	for (unsigned int i = 0; i < c->nr_segs; i++) {
-		const struct virtq_seg *s = &c->segs[i];
-
-		if (s->device_writable)
-			break;
-		if (off >= s->len) {
-			off -= s->len;
-			continue;
-		}
-		iov[k].iov_base = (uint8_t *)s->host + off;
-		iov[k].iov_len = s->len - off;
-		k++;
-		off = 0;
-	}
-	return k;
-}
-
-static void copy_from_chain(const struct virtq_chain *c, uint32_t off, void *dst, uint32_t len)
-{
-	struct iovec iov[NET_QUEUE_SIZE];
-	int k = chain_iov_from(c, off, iov);
-	uint8_t *out = dst;
-
-	for (int i = 0; i < k && len; i++) {
-		uint32_t m = iov[i].iov_len < len ? (uint32_t)iov[i].iov_len : len;
-
-		memcpy(out, iov[i].iov_base, m);
-		out += m;
-		len -= m;
-	}
-}
-
 /*
  * Send one chain's frame: 1 sent, 0 dropped (counted), -ENOBUFS when the
  * backend is full (the chain must be kept). Lock held.
@@ -190,15 +153,15 @@ static int tx_one(struct virtio_net *n, unsigned int pair, const struct virtq_ch
 
 	if (c->readable < NET_VNET_HDR_LEN + 14 || frame > NET_MAX_FRAME)
 		return 0;
-	copy_from_chain(c, 0, &h, sizeof(h));
+	virtq_chain_read(c, 0, &h, sizeof(h));
 	if (!tx_hdr_ok(n, &h))
 		return 0;
 	if (n->be->has_vnet_hdr) {
-		k = chain_iov_from(c, 0, iov);
+		k = (int)virtq_chain_iov(c, false, 0, c->readable, iov);
 		ret = n->be->ops->send(n->be, pair, iov, k);
 	} else {
 		/* One copy, here: the backend gets a contiguous frame. */
-		copy_from_chain(c, NET_VNET_HDR_LEN, n->tx_buf, frame);
+		virtq_chain_read(c, NET_VNET_HDR_LEN, n->tx_buf, frame);
 		iov[0] = (struct iovec){ .iov_base = n->tx_buf, .iov_len = frame };
 		ret = n->be->ops->send(n->be, pair, iov, 1);
 	}
@@ -516,11 +479,11 @@ static uint8_t ctrl_command(struct virtio_net *n, const struct virtq_chain *c)
 
 	if (c->readable < 2)
 		return CTRL_ERR;
-	copy_from_chain(c, 0, cmd, 2);
+	virtq_chain_read(c, 0, cmd, 2);
 	if (cmd[0] != CTRL_MQ || cmd[1] != CTRL_MQ_VQ_PAIRS_SET || c->readable != 4 ||
 	    !has(n, F_MQ))
 		return CTRL_ERR;
-	copy_from_chain(c, 2, &pairs, 2);
+	virtq_chain_read(c, 2, &pairs, 2);
 	if (pairs < 1 || pairs > n->pairs)
 		return CTRL_ERR;
 	if (n->be->ops->set_active_queues) {

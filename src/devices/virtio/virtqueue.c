@@ -309,3 +309,51 @@ void virtq_disable_notify(struct virtq *q)
 		return;
 	store16(q->used + USED_FLAGS, VIRTQ_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
 }
+
+bool virtq_chain_read(const struct virtq_chain *c, uint32_t off, void *dst, uint32_t len)
+{
+	uint8_t *out = dst;
+
+	for (unsigned int i = 0; i < c->nr_segs && len; i++) {
+		const struct virtq_seg *s = &c->segs[i];
+		uint32_t n;
+
+		if (s->device_writable)
+			break;
+		if (off >= s->len) {
+			off -= s->len;
+			continue;
+		}
+		n = s->len - off < len ? s->len - off : len;
+		memcpy(out, (uint8_t *)s->host + off, n);
+		out += n;
+		len -= n;
+		off = 0;
+	}
+	return len == 0;
+}
+
+unsigned int virtq_chain_iov(const struct virtq_chain *c, bool writable, uint32_t off,
+			     uint32_t len, struct iovec *iov)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < c->nr_segs && len; i++) {
+		const struct virtq_seg *s = &c->segs[i];
+		uint32_t take;
+
+		if (s->device_writable != writable)
+			continue;
+		if (off >= s->len) {
+			off -= s->len;
+			continue;
+		}
+		take = s->len - off < len ? s->len - off : len;
+		iov[n].iov_base = (uint8_t *)s->host + off;
+		iov[n].iov_len = take;
+		n++;
+		len -= take;
+		off = 0;
+	}
+	return n;
+}

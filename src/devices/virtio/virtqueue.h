@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "vmm/memory.h"
 
@@ -149,5 +150,16 @@ bool virtq_avail_pending(const struct virtq *q);
  * already suppresses them.
  */
 void virtq_disable_notify(struct virtq *q);
+
+/*
+ * Reading a popped chain the way devices need it, whatever the guest's
+ * split into descriptors: copy len device-readable bytes from byte off
+ * (false if the chain has fewer), or describe bytes [off, off + len) of
+ * the readable (writable=false) or writable part as iovecs (at most
+ * c->nr_segs of them; returns how many).
+ */
+bool virtq_chain_read(const struct virtq_chain *c, uint32_t off, void *dst, uint32_t len);
+unsigned int virtq_chain_iov(const struct virtq_chain *c, bool writable, uint32_t off,
+			     uint32_t len, struct iovec *iov);
 
 #endif
