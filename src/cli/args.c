@@ -262,28 +262,50 @@ static int parse_disk_key(const char *arg, const char *key, const char *val,
 			   arg, key);
 }
 
-static int parse_disk(const char *arg, struct vm_config *cfg)
+typedef int (*option_fn)(const char *arg, unsigned int idx, const char *key,
+			 const char *val, void *ctx);
+
+/*
+ * Split a comma-separated option value ("path=x,readonly=on") and call fn
+ * for each item in turn, with val NULL for an item without '='. Stops at
+ * the first non-zero return and returns it.
+ */
+static int for_each_item(const char *arg, option_fn fn, void *ctx)
 {
-	struct vm_disk_config d = { .cache = DISK_CACHE_MODE_WRITEBACK };
-	char *copy, *item, *save = NULL, *eq;
+	char *copy = strdup(arg), *item, *save = NULL, *eq;
+	unsigned int idx = 0;
 	int ret = 0;
 
-	if (cfg->nr_disks >= VM_MAX_DISKS)
-		return usage_error("--disk: at most %d disks", VM_MAX_DISKS);
-	copy = strdup(arg);
 	if (!copy)
 		return EXIT_HOST_ERROR;
 	for (item = strtok_r(copy, ",", &save); item && !ret;
-	     item = strtok_r(NULL, ",", &save)) {
+	     item = strtok_r(NULL, ",", &save), idx++) {
 		eq = strchr(item, '=');
-		if (!eq) {
-			ret = usage_error("--disk '%s': '%s' is not key=value", arg, item);
-			break;
-		}
-		*eq = '\0';
-		ret = parse_disk_key(arg, item, eq + 1, &d);
+		if (eq)
+			*eq++ = '\0';
+		ret = fn(arg, idx, item, eq, ctx);
 	}
 	free(copy);
+	return ret;
+}
+
+static int disk_item(const char *arg, unsigned int idx, const char *key, const char *val,
+		     void *ctx)
+{
+	(void)idx;
+	if (!val)
+		return usage_error("--disk '%s': '%s' is not key=value", arg, key);
+	return parse_disk_key(arg, key, val, ctx);
+}
+
+static int parse_disk(const char *arg, struct vm_config *cfg)
+{
+	struct vm_disk_config d = { .cache = DISK_CACHE_MODE_WRITEBACK };
+	int ret;
+
+	if (cfg->nr_disks >= VM_MAX_DISKS)
+		return usage_error("--disk: at most %d disks", VM_MAX_DISKS);
+	ret = for_each_item(arg, disk_item, &d);
 	if (!ret && !d.path)
 		ret = usage_error("--disk '%s': path=FILE is missing", arg);
 	if (ret) {
@@ -375,12 +397,17 @@ static int parse_net_key(const char *arg, const char *key, const char *val,
 	return usage_error("--net '%s': unknown key '%s' (mac, queues, mtu, hostfwd)", arg, key);
 }
 
+/* The first item of --net names the backend, the rest are its options. */
+static int net_item(const char *arg, unsigned int idx, const char *key, const char *val,
+		    void *ctx)
+{
+	return idx ? parse_net_key(arg, key, val, ctx) : parse_net_backend(arg, key, val, ctx);
+}
+
 static int parse_net(const char *arg, struct vm_config *cfg)
 {
 	struct vm_net_config n = { .tap_fd = -1, .queues = 1 };
-	char *copy, *item, *save = NULL, *eq;
-	bool first = true;
-	int ret = 0;
+	int ret;
 
 	if (!strcmp(arg, "none")) {
 		cfg->net_none = true;
@@ -388,18 +415,7 @@ static int parse_net(const char *arg, struct vm_config *cfg)
 	}
 	if (cfg->nr_nics >= VM_MAX_NICS)
 		return usage_error("--net: at most %d NICs", VM_MAX_NICS);
-	copy = strdup(arg);
-	if (!copy)
-		return EXIT_HOST_ERROR;
-	for (item = strtok_r(copy, ",", &save); item && !ret;
-	     item = strtok_r(NULL, ",", &save), first = false) {
-		eq = strchr(item, '=');
-		if (eq)
-			*eq++ = '\0';
-		ret = first ? parse_net_backend(arg, item, eq, &n) :
-			      parse_net_key(arg, item, eq, &n);
-	}
-	free(copy);
+	ret = for_each_item(arg, net_item, &n);
 	if (ret)
 		return ret;
 	if (n.queues > 1 && n.kind != NET_KIND_TAP)
