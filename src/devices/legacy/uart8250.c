@@ -9,13 +9,9 @@
  * (the FIFO), or 1 with the FIFO off, which is what a FIFO clear discards.
  */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "devices/console_out.h"
