@@ -60,11 +60,14 @@ expect_err "--disk size not a multiple of 512" "size 1000 is not a multiple of 5
 expect_err "--disk empty image" "empty image" run --kernel "$GUEST" --disk "path=$T/empty.img"
 expect_err "--console bogus" "--console: 'tty' is not 'serial' or 'virtio'" \
 	run --kernel "$GUEST" --console tty
-# A read-only file opened read-write: root may write anything, so run as nobody.
+# A read-only file opened read-write: root may write anything, so run as
+# nobody, with skiff and the guest copied where nobody can reach them (a
+# checkout may sit in a directory only root can enter).
 chmod 0444 "$T/disk.img"
 chmod 0755 "$T"
 if command -v setpriv >/dev/null && [ "$(id -u)" -eq 0 ]; then
-	setpriv --reuid=65534 --regid=65534 --clear-groups "$SKIFF" run --kernel "$GUEST" \
+	cp "$SKIFF" "$T/skiff" && cp "$GUEST" "$T/guest.elf" && chmod 0644 "$T/guest.elf"
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$T/skiff" run --kernel "$T/guest.elf" \
 		--disk "path=$T/disk.img" </dev/null >"$T/out" 2>"$T/err"
 	rc=$?
 	check "--disk read-only file without readonly=on (exit $rc)" \
