@@ -12,6 +12,8 @@ PACKAGES=(
 	cpio xz-utils lz4 zstd e2fsprogs
 	# e2e network peers (tests/e2e/netpeer.py), network namespaces
 	python3 iproute2
+	# tests/run.sh: ps, pgrep, and thread backtraces of a test that hangs
+	procps gdb
 	# benchmarks compare with QEMU
 	qemu-system-x86
 )

@@ -15,3 +15,25 @@ expect_status() {
 	"$@"; got=$?
 	if [ "$got" -eq "$want" ]; then ok "$d"; else not_ok "$d (exit $got, want $want)"; fi
 }
+# proc_state PID: the process's state letter (R, S, Z, ...), empty when gone.
+proc_state() { sed 's/.*) //; s/ .*//' "/proc/$1/stat" 2>/dev/null; }
+# wait_pid PID SECS: wait for our child PID, at most SECS; if it is still
+# running then, print why, kill it and return 124, so a hung VMM fails the
+# test instead of stalling the suite.
+wait_pid() {
+	local i st
+	for ((i = 0; i < $2 * 10; i++)); do
+		st=$(proc_state "$1")
+		[ -z "$st" ] || [ "$st" = Z ] && break
+		sleep 0.1
+	done
+	st=$(proc_state "$1")
+	if [ -n "$st" ] && [ "$st" != Z ]; then
+		echo "# pid $1 still running after $2 s: killing it"
+		ps -L -o tid=,stat=,wchan:32=,comm= -p "$1" 2>&1 | sed 's/^/#   /'
+		kill -9 "$1" 2>/dev/null
+		wait "$1" 2>/dev/null
+		return 124
+	fi
+	wait "$1"
+}

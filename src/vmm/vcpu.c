@@ -123,51 +123,86 @@ bool vcpu_read_virt(struct vcpu *vcpu, const struct kvm_sregs *sregs,
 	return true;
 }
 
-static void dump_segment(const char *name, const struct kvm_segment *s)
+static void dump_segment(FILE *f, const char *name, const struct kvm_segment *s)
 {
-	fprintf(stderr, "  %-3s sel=%04x base=%016llx limit=%08x type=%x dpl=%u l=%u db=%u p=%u\n",
+	fprintf(f, "  %-3s sel=%04x base=%016llx limit=%08x type=%x dpl=%u l=%u db=%u p=%u\n",
 		name, s->selector, (unsigned long long)s->base, s->limit,
 		s->type, s->dpl, s->l, s->db, s->present);
 }
 
-void vcpu_dump(struct vcpu *vcpu, const char *why)
+static void dump_code(FILE *f, struct vcpu *vcpu, const struct kvm_regs *r,
+		      const struct kvm_sregs *s)
+{
+	struct kvm_mp_state mp;
+	uint8_t byte;
+	unsigned int i;
+
+	/* An AP the guest never started sits at the reset vector, unmapped. */
+	if (ioctl(vcpu->fd, KVM_GET_MP_STATE, &mp) == 0 &&
+	    (mp.mp_state == KVM_MP_STATE_UNINITIALIZED ||
+	     mp.mp_state == KVM_MP_STATE_INIT_RECEIVED)) {
+		fprintf(f, "  never started: waiting for INIT/SIPI\n");
+		return;
+	}
+	fprintf(f, "  code at RIP:");
+	for (i = 0; i < 16; i++) {
+		uint64_t la = ((s->efer & X86_EFER_LMA) && s->cs.l) ? r->rip + i :
+			      (s->cs.base + r->rip + i) & 0xffffffffULL;
+
+		if (!vcpu_read_virt(vcpu, s, la, &byte, 1))
+			break;
+		fprintf(f, " %02x", byte);
+	}
+	fprintf(f, i ? "\n" : " (not mapped)\n");
+}
+
+static void dump_regs(FILE *f, struct vcpu *vcpu)
 {
 	struct kvm_regs r;
 	struct kvm_sregs s;
-	uint8_t code[16];
-	unsigned int i;
 
-	fprintf(stderr, "skiff %s: vcpu%u: %s\n", vcpu->vm->cfg->name, vcpu->id, why);
 	if (ioctl(vcpu->fd, KVM_GET_REGS, &r) < 0 ||
 	    ioctl(vcpu->fd, KVM_GET_SREGS, &s) < 0) {
-		fprintf(stderr, "  (registers unavailable: %s)\n", strerror(errno));
+		fprintf(f, "  (registers unavailable: %s)\n", strerror(errno));
 		return;
 	}
-	fprintf(stderr, "  RIP=%016llx RSP=%016llx RFLAGS=%016llx\n"
+	fprintf(f, "  RIP=%016llx RSP=%016llx RFLAGS=%016llx\n"
 		"  RAX=%016llx RBX=%016llx RCX=%016llx RDX=%016llx\n"
 		"  RSI=%016llx RDI=%016llx RBP=%016llx R8 =%016llx\n"
 		"  R9 =%016llx R10=%016llx R11=%016llx R12=%016llx\n"
 		"  R13=%016llx R14=%016llx R15=%016llx\n",
 		r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, r.rsi,
 		r.rdi, r.rbp, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15);
-	dump_segment("CS", &s.cs);
-	dump_segment("SS", &s.ss);
-	dump_segment("DS", &s.ds);
-	dump_segment("TR", &s.tr);
-	fprintf(stderr, "  CR0=%016llx CR2=%016llx CR3=%016llx CR4=%016llx\n"
+	dump_segment(f, "CS", &s.cs);
+	dump_segment(f, "SS", &s.ss);
+	dump_segment(f, "DS", &s.ds);
+	dump_segment(f, "TR", &s.tr);
+	fprintf(f, "  CR0=%016llx CR2=%016llx CR3=%016llx CR4=%016llx\n"
 		"  EFER=%016llx GDT=%016llx/%x IDT=%016llx/%x\n",
 		s.cr0, s.cr2, s.cr3, s.cr4, s.efer, s.gdt.base, s.gdt.limit,
 		s.idt.base, s.idt.limit);
-	fprintf(stderr, "  code at RIP:");
-	for (i = 0; i < sizeof(code); i++) {
-		uint64_t la = ((s.efer & X86_EFER_LMA) && s.cs.l) ? r.rip + i :
-			      (s.cs.base + r.rip + i) & 0xffffffffULL;
+	dump_code(f, vcpu, &r, &s);
+}
 
-		if (!vcpu_read_virt(vcpu, &s, la, &code[i], 1))
-			break;
-		fprintf(stderr, " %02x", code[i]);
+/*
+ * Several vCPUs dump at once after SIGQUIT: each builds its dump in memory
+ * and writes it with one call, so the dumps never interleave.
+ */
+void vcpu_dump(struct vcpu *vcpu, const char *why)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f) {
+		fprintf(stderr, "skiff %s: vcpu%u: %s\n", vcpu->vm->cfg->name, vcpu->id, why);
+		return;
 	}
-	fprintf(stderr, i ? "\n" : " (not mapped)\n");
+	fprintf(f, "skiff %s: vcpu%u: %s\n", vcpu->vm->cfg->name, vcpu->id, why);
+	dump_regs(f, vcpu);
+	if (fclose(f) == 0 && write(STDERR_FILENO, text, len) < 0)
+		len = 0;	/* stderr is gone: nothing better to do */
+	free(text);
 }
 
 static void vcpu_dump_if_requested(struct vcpu *vcpu)

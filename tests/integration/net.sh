@@ -170,7 +170,7 @@ wait_line() {
 
 # finish_vm NAME: wait for the VM; rc, console (no CRs) in $tmp/NAME.out.
 finish_vm() {
-	wait "$vm_pid"
+	wait_pid "$vm_pid" 120
 	rc=$?
 	tr -d '\r' <"$tmp/$1.raw" >"$tmp/$1.out"
 	echo "# $1: exit $rc"
