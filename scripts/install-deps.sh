@@ -6,6 +6,8 @@ PACKAGES=(
 	build-essential pkg-config
 	zlib1g-dev liblz4-dev libzstd-dev liblzma-dev libcmocka-dev liburing-dev
 	libslirp-dev
+	# the control API: JSON (linked statically), HTTP (loaded when serving)
+	libjansson-dev libmicrohttpd-dev curl
 	acpica-tools
 	# the default Linux guest (make guest)
 	linux-source-6.1 busybox-static flex bison bc libelf-dev libssl-dev
