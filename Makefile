@@ -19,7 +19,7 @@ CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
 # Compression libraries and liburing linked statically: fewer shared objects to load at
 # every VM start (part of the start-up budget). libslirp (user-mode networking) is
 # loaded with dlopen() only by VMs that use it: it brings glib along.
-LIBS := -Wl,-Bstatic -lz -llz4 -lzstd -llzma -luring -ljansson -Wl,-Bdynamic -ldl -lpthread
+LIBS := -Wl,-Bstatic -lz -llz4 -lzstd -llzma -luring -ljansson -Wl,-Bdynamic -ldl -lpthread -lm
 
 SRCS := $(sort $(shell find src -name '*.c'))
 LIB_SRCS := $(filter-out src/cli/main.c,$(SRCS))

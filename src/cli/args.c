@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/fc_config.h"
 #include "cli/cli.h"
 #include "vmm/exitcode.h"
 #include "vmm/memory.h"
@@ -53,6 +54,18 @@ static const char run_usage[] =
 "  --console serial|virtio  the console on COM1 (ttyS0, default) or on\n"
 "                         virtio-console (hvc0; no UART then)\n"
 "  --debug-exit           port 0xf4 ends the VM with status (value << 1) | 1\n"
+"  --config-file FILE     the VM from a Firecracker-style JSON file\n"
+"                         (boot-source, machine-config, drives,\n"
+"                         network-interfaces, entropy, logger, metrics);\n"
+"                         not with --kernel, --initrd, --cmdline, --cpus,\n"
+"                         --memory, --disk, --net or --rng\n"
+"  --api-sock PATH|none   serve the control API on this unix socket\n"
+"                         (default: <runtime dir>/NAME.sock, which skiff ls\n"
+"                         finds; the runtime dir is $XDG_RUNTIME_DIR/skiff,\n"
+"                         or /run/skiff for root)\n"
+"  --detach               run in the background: print the VM's name and\n"
+"                         return; the console is on NAME.console (skiff\n"
+"                         console NAME) and the log in NAME.log\n"
 "  -v, --verbose          say what skiff does (boot path, work-arounds)\n"
 "  -h, --help             this help\n"
 "\n"
@@ -66,7 +79,8 @@ static const char run_usage[] =
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY,
 	OPT_NAME, OPT_ON_REBOOT, OPT_SHUTDOWN_TIMEOUT, OPT_DEBUG_EXIT,
-	OPT_DISK, OPT_RNG, OPT_CONSOLE, OPT_NET,
+	OPT_DISK, OPT_RNG, OPT_CONSOLE, OPT_NET, OPT_CONFIG_FILE, OPT_API_SOCK,
+	OPT_DETACH,
 };
 
 static const struct option run_options[] = {
@@ -83,6 +97,9 @@ static const struct option run_options[] = {
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "console", required_argument, NULL, OPT_CONSOLE },
+	{ "config-file", required_argument, NULL, OPT_CONFIG_FILE },
+	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
+	{ "detach", no_argument, NULL, OPT_DETACH },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -511,33 +528,76 @@ static void config_defaults(struct vm_config *cfg)
 	cfg->on_reboot = ON_REBOOT_EXIT;
 }
 
-int cli_parse_run(int argc, char **argv, struct vm_config *cfg, bool *done)
+static const char *option_name(int opt)
 {
-	int opt, ret;
+	for (const struct option *o = run_options; o->name; o++)
+		if (o->val == opt)
+			return o->name;
+	return "?";
+}
 
-	config_defaults(cfg);
-	*done = false;
-	opterr = 0;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+vh", run_options, NULL)) != -1) {
-		if (opt == 'h') {
-			fputs(run_usage, stdout);
-			*done = true;
-			return 0;
-		}
-		if (opt == '?') {
-			if (optopt)
-				return usage_error("option '-%c' is unknown or needs a value", optopt);
-			return usage_error("option '%s' is unknown or needs a value",
-					   argv[optind - 1]);
-		}
-		ret = parse_one(opt, optarg, cfg);
-		if (ret)
-			return ret;
+/* Options that say what the VM is: a config file says that instead. */
+static bool defines_vm(int opt)
+{
+	switch (opt) {
+	case OPT_KERNEL: case OPT_INITRD: case OPT_CMDLINE: case OPT_CPUS:
+	case OPT_MEMORY: case OPT_DISK: case OPT_NET: case OPT_RNG:
+		return true;
 	}
-	if (optind < argc && strcmp(argv[optind - 1], "--"))
-		return usage_error("unexpected argument '%s' (a guest command goes after --)",
-				   argv[optind]);
+	return false;
+}
+
+/*
+ * --config-file: the VM comes from the file; the process options given
+ * on the command line (name, console, timeouts, -v) stay.
+ */
+static int load_config_file(const char *path, struct vm_config *cfg)
+{
+	struct vm_config file;
+	char err[512], note[256];
+
+	fc_config_init(&file, cfg->name);
+	if (fc_load_config_file(&file, path, err, sizeof(err)) < 0 ||
+	    fc_finalize(&file, note, sizeof(note), err, sizeof(err)) < 0) {
+		cli_config_free(&file);
+		return usage_error("--config-file: %s", err);
+	}
+	file.verbose = cfg->verbose;
+	file.debug_exit = cfg->debug_exit;
+	file.on_reboot = cfg->on_reboot;
+	file.shutdown_timeout = cfg->shutdown_timeout;
+	file.console = cfg->console;
+	if (note[0] && cfg->verbose)
+		fprintf(stderr, "skiff: --config-file: %s\n", note);
+	cli_config_free(cfg);
+	*cfg = file;
+	return 0;
+}
+
+static int parse_process_opt(int opt, const char *arg, struct run_opts *o,
+			     const char **config_file)
+{
+	switch (opt) {
+	case OPT_CONFIG_FILE:
+		*config_file = arg;
+		return 0;
+	case OPT_API_SOCK:
+		if (!arg[0])
+			return usage_error("--api-sock: needs a path (or 'none')");
+		o->api_sock = arg;
+		return 0;
+	case OPT_DETACH:
+		o->detach = true;
+		return 0;
+	}
+	return -1;
+}
+
+/* After the options: the kernel, its files, the default NIC and command line. */
+static int complete_config(struct vm_config *cfg)
+{
+	int ret;
+
 	if (!cfg->kernel_path) {
 		if (cfg->initrd_path)
 			return usage_error("--initrd: needs --kernel too");
@@ -559,8 +619,110 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, bool *done)
 	if (!cfg->cmdline)
 		cfg->cmdline = strdup(cfg->console == CONSOLE_VIRTIO ?
 				      DEFAULT_CMDLINE_HVC : DEFAULT_CMDLINE);
+	return 0;
+}
+
+int cli_parse_run(int argc, char **argv, struct vm_config *cfg, struct run_opts *o,
+		  bool *done)
+{
+	const char *config_file = NULL, *vm_flag = NULL;
+	int opt, ret;
+
+	config_defaults(cfg);
+	memset(o, 0, sizeof(*o));
+	*done = false;
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "+vh", run_options, NULL)) != -1) {
+		if (opt == 'h') {
+			fputs(run_usage, stdout);
+			*done = true;
+			return 0;
+		}
+		if (opt == '?') {
+			if (optopt)
+				return usage_error("option '-%c' is unknown or needs a value", optopt);
+			return usage_error("option '%s' is unknown or needs a value",
+					   argv[optind - 1]);
+		}
+		if (defines_vm(opt) && !vm_flag)
+			vm_flag = option_name(opt);
+		ret = parse_process_opt(opt, optarg, o, &config_file);
+		if (ret < 0)
+			ret = parse_one(opt, optarg, cfg);
+		if (ret)
+			return ret;
+	}
+	if (optind < argc && strcmp(argv[optind - 1], "--"))
+		return usage_error("unexpected argument '%s' (a guest command goes after --)",
+				   argv[optind]);
+	if (config_file) {
+		if (vm_flag)
+			return usage_error("--config-file: cannot be combined with the VM "
+					   "options (--%s); put them in the file", vm_flag);
+		if (optind < argc)
+			return usage_error("--config-file: a guest command goes in "
+					   "boot_args, not after --");
+		return load_config_file(config_file, cfg);
+	}
+	ret = complete_config(cfg);
+	if (!ret && optind < argc)
+		ret = append_guest_command(cfg, argc - optind, argv + optind);
+	return ret;
+}
+
+static const char serve_usage[] =
+"usage: skiff serve [--api-sock PATH] [--name NAME] [-v]\n"
+"\n"
+"Start a VMM with no VM and configure it through its control API, as\n"
+"with Firecracker: PUT /boot-source, /machine-config, /drives/ID,\n"
+"/network-interfaces/ID, /entropy, /logger, /metrics, then PUT /actions\n"
+"{\"action_type\": \"InstanceStart\"}. The process ends with the VM\n"
+"(exit status as for skiff run), or on SIGTERM before the start (0).\n"
+"\n"
+"  --api-sock PATH        the socket (default <runtime dir>/NAME.sock)\n"
+"  --name NAME            the VM's name (default vm<pid>)\n"
+"  --shutdown-timeout SEC  as for skiff run (default 30)\n"
+"  -v, --verbose          say what skiff does\n";
+
+static const struct option serve_options[] = {
+	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+int cli_parse_serve(int argc, char **argv, struct vm_config *cfg, struct run_opts *o,
+		    bool *done)
+{
+	const char *unused = NULL;
+	int opt, ret;
+
+	fc_config_init(cfg, NULL);
+	memset(o, 0, sizeof(*o));
+	o->serve = true;
+	*done = false;
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "+vh", serve_options, NULL)) != -1) {
+		if (opt == 'h') {
+			fputs(serve_usage, stdout);
+			*done = true;
+			return 0;
+		}
+		if (opt == '?')
+			return usage_error("serve: option '%s' is unknown or needs a value",
+					   argv[optind - 1]);
+		ret = parse_process_opt(opt, optarg, o, &unused);
+		if (ret < 0)
+			ret = parse_one(opt, optarg, cfg);
+		if (ret)
+			return ret;
+	}
 	if (optind < argc)
-		return append_guest_command(cfg, argc - optind, argv + optind);
+		return usage_error("serve: unexpected argument '%s'", argv[optind]);
 	return 0;
 }
 
@@ -571,5 +733,7 @@ void cli_config_free(struct vm_config *cfg)
 	free(cfg->cmdline);
 	for (unsigned int i = 0; i < cfg->nr_disks; i++)
 		free(cfg->disks[i].path);
+	free(cfg->log_path);
+	free(cfg->metrics_path);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -29,6 +29,10 @@ struct vm_disk_config {
 	bool readonly;
 	enum disk_cache_mode cache;
 	char serial[VM_DISK_SERIAL_MAX + 1];
+	char id[64];		/* the API's drive_id; "" from the CLI */
+	bool is_root;		/* the API's is_root_device: root= names this disk */
+	char partuuid[40];	/* root=PARTUUID=this rather than /dev/vda; "" none */
+	bool sync_io;		/* the API's io_engine "Sync" (its default), not "Async" */
 };
 
 enum net_kind {
@@ -51,7 +55,23 @@ struct vm_net_config {
 	unsigned int mtu;
 	char hostfwd[VM_NET_MAX_HOSTFWD][VM_NET_HOSTFWD_LEN];
 	unsigned int nr_hostfwd;
+	char id[64];		/* the API's iface_id; "" from the CLI */
 };
+
+/*
+ * How much the API's logger says. Ordered by verbosity, with the default
+ * (Firecracker's: Info) at 0 so a zeroed config has it.
+ */
+enum log_level {
+	LOG_LEVEL_OFF = -3,
+	LOG_LEVEL_ERROR,
+	LOG_LEVEL_WARNING,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_DEBUG,
+	LOG_LEVEL_TRACE,
+};
+
+#define VM_LOG_MODULE_LEN 64
 
 #define VM_MAX_CPUS 64
 #define VM_MIN_MEM (16ULL << 20)
@@ -75,6 +95,13 @@ struct vm_config {
 	struct vm_net_config nics[VM_MAX_NICS];
 	unsigned int nr_nics;
 	bool net_none;			/* --net none: no default NIC */
+	bool track_dirty_pages;		/* the API's machine-config: stored only */
+	char *log_path;			/* the API's logger: file or FIFO; NULL none */
+	enum log_level log_level;
+	bool log_show_level;
+	bool log_show_origin;
+	char log_module[VM_LOG_MODULE_LEN];	/* only this module's messages; "" all */
+	char *metrics_path;		/* the API's metrics: file or FIFO; NULL none */
 };
 
 #endif

@@ -173,7 +173,7 @@ enum pvm_action pvm_handle_emulation_failure(struct vcpu *vcpu)
 		return PVM_FAILED;
 	if (fix == PVM_FIX_UD2 && inject_exception(vcpu, UD_VECTOR))
 		return PVM_FAILED;
-	vcpu->stats[VCPU_STAT_PVM_ASSIST]++;
+	vcpu_stat_inc(vcpu, VCPU_STAT_PVM_ASSIST);
 	return PVM_HANDLED;
 }
 
@@ -299,7 +299,7 @@ static int try_repair_syscall(struct vcpu *vcpu)
 	if (ioctl(vcpu->fd, KVM_SET_SREGS, &sregs) < 0 ||
 	    ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
 		return -EIO;
-	vcpu->stats[VCPU_STAT_PVM_SYSCALL]++;
+	vcpu_stat_inc(vcpu, VCPU_STAT_PVM_SYSCALL);
 	return 1;
 }
 
@@ -330,7 +330,7 @@ enum pvm_action pvm_handle_debug(struct vcpu *vcpu)
 	struct kvm_debug_exit_arch *d = &vcpu->run->debug.arch;
 	int ret;
 
-	vcpu->stats[VCPU_STAT_DEBUG]++;
+	vcpu_stat_inc(vcpu, VCPU_STAT_DEBUG);
 	if (vcpu->pvm.stepping) {
 		/* Stepped past the handler's first instruction: re-arm. */
 		vcpu->pvm.stepping = false;

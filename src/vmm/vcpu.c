@@ -16,6 +16,16 @@
 
 #define KICK_SIGNAL SIGUSR1
 
+const char *const vcpu_stat_names[VCPU_STAT_NR] = {
+	[VCPU_STAT_IO] = "io",
+	[VCPU_STAT_MMIO] = "mmio",
+	[VCPU_STAT_UNCLAIMED] = "unclaimed",
+	[VCPU_STAT_PVM_ASSIST] = "pvm_assist",
+	[VCPU_STAT_PVM_SYSCALL] = "pvm_syscall",
+	[VCPU_STAT_DEBUG] = "debug",
+	[VCPU_STAT_INTR] = "signal",
+};
+
 static void kick_handler(int sig)
 {
 	(void)sig;	/* only here to make KVM_RUN return EINTR */
@@ -231,11 +241,11 @@ static int handle_io(struct vcpu *vcpu)
 		vcpu_crash(vcpu, "port I/O exit with data outside the run page");
 		return -1;
 	}
-	vcpu->stats[VCPU_STAT_IO]++;
+	vcpu_stat_inc(vcpu, VCPU_STAT_IO);
 	for (i = 0; i < run->io.count; i++, data += run->io.size) {
 		if (!bus_access(&vcpu->vm->pio, run->io.port, data, run->io.size,
 				run->io.direction == KVM_EXIT_IO_OUT))
-			vcpu->stats[VCPU_STAT_UNCLAIMED]++;
+			vcpu_stat_inc(vcpu, VCPU_STAT_UNCLAIMED);
 	}
 	return 0;
 }
@@ -245,12 +255,12 @@ static int handle_mmio(struct vcpu *vcpu)
 	struct kvm_run *run = vcpu->run;
 	uint32_t len = run->mmio.len;
 
-	vcpu->stats[VCPU_STAT_MMIO]++;
+	vcpu_stat_inc(vcpu, VCPU_STAT_MMIO);
 	if (len > sizeof(run->mmio.data))
 		len = sizeof(run->mmio.data);
 	if (!bus_access(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data,
 			len, run->mmio.is_write))
-		vcpu->stats[VCPU_STAT_UNCLAIMED]++;
+		vcpu_stat_inc(vcpu, VCPU_STAT_UNCLAIMED);
 	return 0;
 }
 
@@ -349,10 +359,14 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
 	while (!atomic_load(&vm->stopping)) {
+		if (atomic_load(&vm->pause_requested)) {
+			vm_park_vcpu(vm);
+			continue;
+		}
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu->run->immediate_exit = 0;
-				vcpu->stats[VCPU_STAT_INTR]++;
+				vcpu_stat_inc(vcpu, VCPU_STAT_INTR);
 				vcpu_dump_if_requested(vcpu);
 				continue;
 			}

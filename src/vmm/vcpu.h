@@ -41,6 +41,25 @@ struct vcpu {
 	uint64_t stats[VCPU_STAT_NR];
 };
 
+/*
+ * Counters are bumped by the vCPU thread only and read by others (the
+ * control API): relaxed atomic load and store, no locked instruction.
+ */
+static inline void vcpu_stat_inc(struct vcpu *vcpu, unsigned int stat)
+{
+	__atomic_store_n(&vcpu->stats[stat],
+			 __atomic_load_n(&vcpu->stats[stat], __ATOMIC_RELAXED) + 1,
+			 __ATOMIC_RELAXED);
+}
+
+static inline uint64_t vcpu_stat_read(const struct vcpu *vcpu, unsigned int stat)
+{
+	return __atomic_load_n(&vcpu->stats[stat], __ATOMIC_RELAXED);
+}
+
+/* The counters' names in the control API's metrics ("io", "mmio", ...). */
+extern const char *const vcpu_stat_names[VCPU_STAT_NR];
+
 int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned int id);
 /* Registers for the boot vCPU; APs wait for INIT/SIPI in the kernel. */
 int vcpu_setup_boot(struct vcpu *vcpu, const struct boot_result *boot);

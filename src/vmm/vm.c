@@ -91,6 +91,8 @@ static int kvm_ioeventfd(struct vm *vm, uint64_t addr, int fd, bool assign)
 
 void vm_init_bare(struct vm *vm, const struct vm_config *cfg)
 {
+	pthread_condattr_t ca;
+
 	vm->cfg = cfg;
 	vm->kvm_fd = -1;
 	vm->vm_fd = -1;
@@ -103,6 +105,12 @@ void vm_init_bare(struct vm *vm, const struct vm_config *cfg)
 	bus_init(&vm->mmio, "mmio");
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	atomic_init(&vm->stopping, false);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&vm->pause_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	atomic_init(&vm->pause_requested, false);
 }
 
 int vm_irq_line(struct vm *vm, unsigned int gsi, int level)
@@ -145,6 +153,10 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status)
 	}
 	pthread_mutex_unlock(&vm->stop_lock);
 	atomic_store(&vm->stopping, true);
+	/* Parked vCPUs leave too: a paused VM can be stopped. */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	for (i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	if (vm->stop_efd >= 0 && write(vm->stop_efd, &one, sizeof(one)) < 0)
@@ -159,6 +171,79 @@ void vm_request_dump(struct vm *vm)
 		atomic_fetch_or(&vm->dump_request, 1UL << i);
 		vcpu_kick(&vm->vcpus[i]);
 	}
+}
+
+int vm_set_device_metrics(struct vm *vm, void *state, const char *kind,
+			  void (*metrics)(void *state, metric_emit_fn emit, void *ctx))
+{
+	for (struct vm_device *d = vm->devices; d; d = d->next) {
+		if (d->state != state)
+			continue;
+		d->kind = kind;
+		d->metrics = metrics;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static unsigned int started_vcpus(const struct vm *vm)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < vm->nr_vcpus; i++)
+		n += vm->vcpus[i].started;
+	return n;
+}
+
+int vm_pause(struct vm *vm, unsigned int timeout_ms)
+{
+	struct timespec until;
+	unsigned int i;
+	int ret = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_requested, true);
+	for (i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	while (!ret && vm->nr_parked < started_vcpus(vm)) {
+		if (atomic_load(&vm->stopping))
+			ret = -ESHUTDOWN;
+		else if (pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &until))
+			ret = vm->nr_parked < started_vcpus(vm) ? -ETIMEDOUT : 0;
+	}
+	pthread_mutex_unlock(&vm->pause_lock);
+	return ret;
+}
+
+void vm_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_requested, false);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+bool vm_is_paused(struct vm *vm)
+{
+	return atomic_load(&vm->pause_requested);
+}
+
+void vm_park_vcpu(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->nr_parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (atomic_load(&vm->pause_requested) && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->nr_parked--;
+	pthread_mutex_unlock(&vm->pause_lock);
 }
 
 static void vm_destroy_devices(struct vm *vm)
@@ -419,6 +504,9 @@ void vm_stop_vcpus(struct vm *vm)
 	unsigned int i;
 
 	atomic_store(&vm->stopping, true);
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	for (i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	for (i = 0; i < vm->nr_vcpus; i++)
@@ -498,6 +586,8 @@ static void vm_free(struct vm *vm, bool detach_kvm)
 	if (vm->stop_efd >= 0)
 		close(vm->stop_efd);
 	pthread_mutex_destroy(&vm->stop_lock);
+	pthread_mutex_destroy(&vm->pause_lock);
+	pthread_cond_destroy(&vm->pause_cond);
 	free(vm->effective_cmdline);
 	free(vm);
 }

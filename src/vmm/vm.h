@@ -13,6 +13,7 @@
 #include "vmm/bus.h"
 #include "vmm/config.h"
 #include "vmm/memory.h"
+#include "vmm/metrics.h"
 
 struct vcpu;
 struct evloop;
@@ -54,6 +55,9 @@ struct vm_device {
 	const char *name;
 	void *state;
 	void (*destroy)(void *state);
+	/* Optional: the device's counters for the control API's metrics. */
+	const char *kind;		/* "block", "net", ... */
+	void (*metrics)(void *state, metric_emit_fn emit, void *ctx);
 	struct vm_device *next;
 };
 
@@ -109,6 +113,9 @@ struct vm {
 	/* The ACPI power button, set by the PM device. */
 	void (*power_button)(void *opaque);
 	void *power_button_opaque;
+	/* Ctrl-Alt-Del on the keyboard, set by the i8042 device. */
+	void (*ctrl_alt_del)(void *opaque);
+	void *ctrl_alt_del_opaque;
 
 	/* Lifecycle: first stop request wins; stop_efd wakes the main loop. */
 	pthread_mutex_t stop_lock;
@@ -116,6 +123,15 @@ struct vm {
 	int stop_status;		/* for VM_STOP_DEBUG_EXIT */
 	int stop_efd;
 	atomic_bool stopping;
+	/*
+	 * Pause: vCPU threads park in vm_park_vcpu() while pause_requested;
+	 * nr_parked counts them so vm_pause() knows when all are out of
+	 * KVM_RUN.
+	 */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	atomic_bool pause_requested;
+	unsigned int nr_parked;
 	/* Each vCPU dumps its registers once and clears its bit (SIGQUIT). */
 	atomic_ulong dump_request;
 
@@ -150,6 +166,17 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status);
 /* Ask every vCPU to print its registers to stderr and carry on. */
 void vm_request_dump(struct vm *vm);
 
+/*
+ * Stop every vCPU outside the guest (0), or -ETIMEDOUT if they do not all
+ * park within timeout_ms (the pause stays requested: vm_resume() undoes
+ * it), or -ESHUTDOWN when the VM is stopping. Not from a vCPU thread.
+ */
+int vm_pause(struct vm *vm, unsigned int timeout_ms);
+void vm_resume(struct vm *vm);
+bool vm_is_paused(struct vm *vm);
+/* A vCPU thread waits here while a pause is requested. */
+void vm_park_vcpu(struct vm *vm);
+
 /* Assert or deassert an interrupt line (GSI) on the in-kernel irqchip. */
 int vm_irq_line(struct vm *vm, unsigned int gsi, int level);
 
@@ -157,6 +184,9 @@ int vm_irq_line(struct vm *vm, unsigned int gsi, int level);
 int vm_add_device(struct vm *vm, const char *name, void *state,
 		  void (*destroy)(void *state));
 /* Describe a device in the DSDT. -ENOSPC when the table is full. */
+/* Give the device added with this state a metrics reporter. */
+int vm_set_device_metrics(struct vm *vm, void *state, const char *kind,
+			  void (*metrics)(void *state, metric_emit_fn emit, void *ctx));
 int vm_add_acpi_dev(struct vm *vm, const struct acpi_dev_desc *desc);
 
 /* Messages: vm_log only with --verbose, vm_err always; both to stderr. */

@@ -9,14 +9,6 @@
 #define FADT_PM1A_EVT_BLK	56
 #define PM1_PWRBTN		(1u << 8)
 
-static inline uint16_t inw(uint16_t port)
-{
-	uint16_t v;
-
-	__asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
-	return v;
-}
-
 int guest_main(const struct hvm_start_info *si)
 {
 	const struct acpi_header *fadt = acpi_find(si, "FACP");

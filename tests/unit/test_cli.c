@@ -15,6 +15,8 @@
 #include "vmm/exitcode.h"
 
 static char kernel[] = "/tmp/skiff-test-kernel-XXXXXX";
+/* The process options of the last parse. */
+static struct run_opts opts;
 
 static int make_kernel(void **state)
 {
@@ -46,8 +48,94 @@ static int parse(struct vm_config *cfg, ...)
 	while ((argv[argc] = va_arg(ap, char *)) != NULL)
 		argc++;
 	va_end(ap);
-	ret = cli_parse_run(argc, argv, cfg, &done);
+	ret = cli_parse_run(argc, argv, cfg, &opts, &done);
 	return ret;
+}
+
+static int parse_serve(struct vm_config *cfg, ...)
+{
+	char *argv[32] = { "serve" };
+	int argc = 1;
+	bool done;
+	va_list ap;
+
+	va_start(ap, cfg);
+	while ((argv[argc] = va_arg(ap, char *)) != NULL)
+		argc++;
+	va_end(ap);
+	return cli_parse_serve(argc, argv, cfg, &opts, &done);
+}
+
+/* A Firecracker-style config file naming the test kernel. */
+static char *write_config(const char *extra)
+{
+	static char path[] = "/tmp/skiff-test-config-XXXXXX";
+	char *p = strdup(path);
+	FILE *f;
+	int fd = mkstemp(p);
+
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	fprintf(f, "{\"boot-source\": {\"kernel_image_path\": \"%s\", "
+		"\"boot_args\": \"console=ttyS0 pci=off\"}, "
+		"\"machine-config\": {\"vcpu_count\": 3, \"mem_size_mib\": 64}%s}",
+		kernel, extra);
+	fclose(f);
+	return p;
+}
+
+static void test_run_config_file(void **state)
+{
+	struct vm_config cfg;
+	char *good = write_config(""), *bad = write_config(", \"vsock\": {}");
+
+	(void)state;
+	assert_int_equal(parse(&cfg, "--config-file", good, "--name", "cf", "-v", NULL), 0);
+	assert_int_equal(cfg.cpus, 3);
+	assert_int_equal(cfg.mem_size, 64ULL << 20);
+	assert_string_equal(cfg.kernel_path, kernel);
+	assert_string_equal(cfg.name, "cf");
+	assert_true(cfg.verbose);
+	/* skiff's devices are on PCI: pci=off would hide them. */
+	assert_null(strstr(cfg.cmdline, "pci=off"));
+	cli_config_free(&cfg);
+	assert_int_equal(parse(&cfg, "--config-file", good, "--cpus", "2", NULL), EXIT_USAGE);
+	cli_config_free(&cfg);
+	assert_int_equal(parse(&cfg, "--config-file", bad, NULL), EXIT_USAGE);
+	cli_config_free(&cfg);
+	assert_int_equal(parse(&cfg, "--config-file", "/nonexistent.json", NULL), EXIT_USAGE);
+	cli_config_free(&cfg);
+	unlink(good);
+	unlink(bad);
+	free(good);
+	free(bad);
+}
+
+static void test_run_process_options(void **state)
+{
+	struct vm_config cfg;
+
+	(void)state;
+	assert_int_equal(parse(&cfg, "--kernel", kernel, "--api-sock", "/tmp/x.sock",
+			       "--detach", NULL), 0);
+	assert_string_equal(opts.api_sock, "/tmp/x.sock");
+	assert_true(opts.detach);
+	assert_false(opts.serve);
+	cli_config_free(&cfg);
+	assert_int_equal(parse(&cfg, "--kernel", kernel, "--api-sock", "", NULL), EXIT_USAGE);
+	cli_config_free(&cfg);
+	assert_int_equal(parse_serve(&cfg, "--name", "srv", "--api-sock", "/tmp/s.sock", NULL), 0);
+	assert_true(opts.serve);
+	assert_string_equal(cfg.name, "srv");
+	assert_string_equal(opts.api_sock, "/tmp/s.sock");
+	/* An API VM starts with Firecracker's 128 MiB and no NIC. */
+	assert_int_equal(cfg.mem_size, 128ULL << 20);
+	assert_true(cfg.net_none);
+	cli_config_free(&cfg);
+	assert_int_equal(parse_serve(&cfg, "--kernel", kernel, NULL), EXIT_USAGE);
+	cli_config_free(&cfg);
+	assert_int_equal(parse_serve(&cfg, "extra", NULL), EXIT_USAGE);
+	cli_config_free(&cfg);
 }
 
 static void test_run_defaults_and_values(void **state)
@@ -188,6 +276,8 @@ int main(void)
 		cmocka_unit_test(test_run_defaults_and_values),
 		cmocka_unit_test(test_run_guest_command),
 		cmocka_unit_test(test_run_bad_values),
+		cmocka_unit_test(test_run_config_file),
+		cmocka_unit_test(test_run_process_options),
 		cmocka_unit_test(test_default_guest_dir),
 		cmocka_unit_test(test_default_guest_missing),
 		cmocka_unit_test(test_console_escapes),

@@ -16,6 +16,7 @@
 
 #include "backends/disk.h"
 #include "devices/device.h"
+#include "devices/virtio/virtio_blk.h"
 #include "devices/virtio/virtio_pci.h"
 #include "vmm/evloop.h"
 #include "vmm/clock.h"
@@ -96,6 +97,7 @@ struct blk_req {
 	uint8_t *status;
 	uint32_t in_len;		/* bytes written to the guest, status included */
 	uint64_t data_len;		/* READ/WRITE bytes, merged ones included */
+	uint32_t own_len;		/* READ/WRITE bytes of this request alone */
 	struct blk_req *merged;		/* requests riding on this one's I/O */
 	bool busy;
 	struct iovec iov[BLK_MERGE_IOV];
@@ -112,6 +114,9 @@ struct virtio_blk {
 	struct blk_req *staged;		/* a read/write waiting for a neighbour */
 	bool evloop_added;
 	uint64_t nr_requests, nr_errors;
+	/* For the control API's metrics (vmm/metrics.h). */
+	uint64_t read_requests, read_bytes, write_requests, write_bytes;
+	uint64_t flush_requests, discard_requests;
 	uint8_t config[BLK_CONFIG_LEN];
 };
 
@@ -161,6 +166,27 @@ static struct blk_req *req_alloc(struct virtio_blk *blk)
 	return NULL;
 }
 
+static void count_done(struct virtio_blk *blk, const struct blk_req *r)
+{
+	switch (r->dreq.op) {
+	case DISK_OP_READ:
+		counter_add(&blk->read_requests, 1);
+		counter_add(&blk->read_bytes, r->own_len);
+		break;
+	case DISK_OP_WRITE:
+		counter_add(&blk->write_requests, 1);
+		counter_add(&blk->write_bytes, r->own_len);
+		break;
+	case DISK_OP_FLUSH:
+		counter_add(&blk->flush_requests, 1);
+		break;
+	case DISK_OP_DISCARD:
+	case DISK_OP_WRITE_ZEROES:
+		counter_add(&blk->discard_requests, 1);
+		break;
+	}
+}
+
 /* Hand a request, and those merged into it, back to the guest with status st. */
 static void req_complete(struct virtio_blk *blk, struct blk_req *r, uint8_t st)
 {
@@ -170,7 +196,9 @@ static void req_complete(struct virtio_blk *blk, struct blk_req *r, uint8_t st)
 		next = r->merged;
 		*r->status = st;
 		if (st != VIRTIO_BLK_S_OK)
-			blk->nr_errors++;
+			counter_add(&blk->nr_errors, 1);
+		else
+			count_done(blk, r);
 		virtq_push(&q->vq, &r->chain, r->in_len);
 		r->merged = NULL;
 		r->busy = false;
@@ -247,6 +275,7 @@ static uint8_t prep_rw(struct virtio_blk *blk, struct blk_req *r,
 	r->dreq.iovcnt = virtq_chain_iov(c, !is_write, is_write ? sizeof(*h) : 0, len, r->iov);
 	r->dreq.iov = r->iov;
 	r->data_len = len;
+	r->own_len = len;
 	if (!is_write)
 		r->in_len = len + 1;
 	return VIRTIO_BLK_S_OK;
@@ -313,11 +342,12 @@ static bool handle_chain(struct virtio_blk *blk, const struct virtq_chain *c)
 	r->dreq.opaque = r;
 	r->merged = NULL;
 	r->data_len = 0;
+	r->own_len = 0;
 	if (!r->status || !virtq_chain_read(c, 0, &h, sizeof(h))) {
 		r->busy = false;
 		return false;
 	}
-	blk->nr_requests++;
+	counter_add(&blk->nr_requests, 1);
 	switch (h.type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:
@@ -492,11 +522,27 @@ static void blk_destroy(struct virtio_dev *vdev)
 	free(blk);
 }
 
+static void blk_metrics(struct virtio_dev *vdev, metric_emit_fn emit, void *ctx)
+{
+	struct virtio_blk *blk = vdev->priv;
+
+	emit(ctx, "requests", counter_read(&blk->nr_requests));
+	emit(ctx, "errors", counter_read(&blk->nr_errors));
+	emit(ctx, "read_requests", counter_read(&blk->read_requests));
+	emit(ctx, "read_bytes", counter_read(&blk->read_bytes));
+	emit(ctx, "write_requests", counter_read(&blk->write_requests));
+	emit(ctx, "write_bytes", counter_read(&blk->write_bytes));
+	emit(ctx, "flush_requests", counter_read(&blk->flush_requests));
+	emit(ctx, "discard_requests", counter_read(&blk->discard_requests));
+}
+
 static const struct virtio_dev_ops blk_ops = {
 	.queue_notify = blk_queue_notify,
 	.config_read = blk_config_read,
 	.reset = blk_reset,
 	.destroy = blk_destroy,
+	.metrics_kind = "block",
+	.metrics = blk_metrics,
 };
 
 static const char *const blk_names[VM_MAX_DISKS] = {
@@ -575,6 +621,59 @@ static int blk_create_one(struct vm *vm, unsigned int i)
 	vm_log(vm, "%s: %s, %llu sectors%s", blk->vdev.name, blk->path,
 	       (unsigned long long)blk->capacity, disk_readonly(blk->disk) ? ", read-only" : "");
 	return ret;
+}
+
+static struct virtio_blk *blk_find(struct vm *vm, unsigned int idx)
+{
+	if (idx >= VM_MAX_DISKS)
+		return NULL;
+	for (struct vm_device *d = vm->devices; d; d = d->next)
+		if (d->name == blk_names[idx])
+			return ((struct virtio_dev *)d->state)->priv;
+	return NULL;
+}
+
+int virtio_blk_swap(struct vm *vm, unsigned int idx, const char *path, char *err,
+		    size_t errlen)
+{
+	struct virtio_blk *blk = blk_find(vm, idx);
+	struct disk *old, *fresh;
+	struct disk_opts o;
+	int ret;
+
+	if (!blk) {
+		snprintf(err, errlen, "no disk %u", idx);
+		return -ENOENT;
+	}
+	o = (struct disk_opts){
+		.path = path,
+		.readonly = vm->cfg->disks[idx].readonly,
+		.cache = vm->cfg->disks[idx].cache == DISK_CACHE_MODE_NONE ?
+			 DISK_CACHE_NONE : DISK_CACHE_WRITEBACK,
+	};
+	ret = disk_open(&fresh, &o, err, errlen);
+	if (ret)
+		return ret;
+	/* Off the I/O thread first: its callbacks take the device lock. */
+	if (blk->evloop_added)
+		evloop_del(vm->io, disk_event_fd(blk->disk));
+	pthread_mutex_lock(&blk->vdev.lock);
+	old = blk->disk;
+	disk_drain(old, req_done, blk);
+	blk->disk = fresh;
+	blk->capacity = disk_size(fresh) / DISK_SECTOR_SIZE;
+	snprintf(blk->path, sizeof(blk->path), "%s", path);
+	build_config(blk);
+	if (virtio_dev_live(&blk->vdev))
+		virtio_config_changed(&blk->vdev);
+	pthread_mutex_unlock(&blk->vdev.lock);
+	disk_close(old);
+	if (blk->evloop_added &&
+	    evloop_add(vm->io, disk_event_fd(fresh), on_disk_event, blk) < 0)
+		vm_err(vm, "%s: cannot watch %s's completions", blk->vdev.name, path);
+	vm_log(vm, "%s: now on %s, %llu sectors", blk->vdev.name, path,
+	       (unsigned long long)blk->capacity);
+	return 0;
 }
 
 static int blk_create(struct vm *vm)

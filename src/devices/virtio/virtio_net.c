@@ -102,7 +102,9 @@ struct virtio_net {
 	uint8_t *tx_buf;		/* user-mode: the frame made contiguous */
 	bool tx_blocked;		/* the backend is full: wait for tx_wake_fd */
 	bool tx_wake_added;
+	/* Counters for the log and the control API (vmm/metrics.h). */
 	uint64_t tx_packets, tx_dropped, rx_packets, rx_dropped;
+	uint64_t tx_bytes, rx_bytes;
 };
 
 static bool has(const struct virtio_net *n, unsigned int bit)
@@ -167,7 +169,10 @@ static int tx_one(struct virtio_net *n, unsigned int pair, const struct virtq_ch
 	}
 	if (ret == -ENOBUFS)
 		return -ENOBUFS;
-	return ret >= 0;
+	if (ret < 0)
+		return 0;
+	counter_add(&n->tx_bytes, frame);
+	return 1;
 }
 
 /*
@@ -194,10 +199,7 @@ static void tx_process(struct virtio_net *n, struct virtio_queue *q)
 				ret = 0;
 				break;
 			}
-			if (sent)
-				n->tx_packets++;
-			else
-				n->tx_dropped++;
+			counter_add(sent ? &n->tx_packets : &n->tx_dropped, 1);
 			virtq_push(&q->vq, &c, 0);
 		}
 	} while (ret == 0 && !n->tx_blocked && virtq_enable_notify(&q->vq));
@@ -381,7 +383,8 @@ static void rx_from_tap(struct virtio_net *n, unsigned int pair)
 			break;	/* -EAGAIN: nothing more to read */
 		}
 		rx_commit(n, q, chains, (uint32_t)len, nr_iov);
-		n->rx_packets++;
+		counter_add(&n->rx_packets, 1);
+		counter_add(&n->rx_bytes, (uint64_t)len - NET_VNET_HDR_LEN);
 	}
 	if (virtq_needs_notify(&q->vq, old_used))
 		virtio_queue_interrupt(&n->vdev, q);
@@ -440,13 +443,14 @@ static bool deliver(void *opaque, const struct iovec *iov, int iovcnt)
 	for (int i = 0; i < iovcnt; i++)
 		cursor_put(&cur, iov[i].iov_base, iov[i].iov_len);
 	rx_commit(n, q, chains, len, nr_iov);
-	n->rx_packets++;
+	counter_add(&n->rx_packets, 1);
+	counter_add(&n->rx_bytes, len - NET_VNET_HDR_LEN);
 	ok = true;
 	if (virtq_needs_notify(&q->vq, old_used))
 		virtio_queue_interrupt(&n->vdev, q);
 out:
 	if (!ok)
-		n->rx_dropped++;
+		counter_add(&n->rx_dropped, 1);
 	pthread_mutex_unlock(&n->vdev.lock);
 	return ok;
 }
@@ -620,6 +624,18 @@ static void net_destroy(struct virtio_dev *vdev)
 	free(n);
 }
 
+static void net_metrics(struct virtio_dev *vdev, metric_emit_fn emit, void *ctx)
+{
+	struct virtio_net *n = vdev->priv;
+
+	emit(ctx, "rx_packets", counter_read(&n->rx_packets));
+	emit(ctx, "rx_bytes", counter_read(&n->rx_bytes));
+	emit(ctx, "rx_dropped", counter_read(&n->rx_dropped));
+	emit(ctx, "tx_packets", counter_read(&n->tx_packets));
+	emit(ctx, "tx_bytes", counter_read(&n->tx_bytes));
+	emit(ctx, "tx_dropped", counter_read(&n->tx_dropped));
+}
+
 static const struct virtio_dev_ops net_ops = {
 	.queue_notify = net_queue_notify,
 	.config_read = net_config_read,
@@ -627,6 +643,8 @@ static const struct virtio_dev_ops net_ops = {
 	.reset = net_reset,
 	.stop = net_stop,
 	.destroy = net_destroy,
+	.metrics_kind = "net",
+	.metrics = net_metrics,
 };
 
 /* ---- Creation ---- */

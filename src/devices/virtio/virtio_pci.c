@@ -626,6 +626,13 @@ static void virtio_pci_teardown(struct virtio_dev *vdev)
 	pthread_mutex_destroy(&vdev->lock);
 }
 
+static void virtio_pci_metrics(void *state, metric_emit_fn emit, void *ctx)
+{
+	struct virtio_dev *vdev = state;
+
+	vdev->ops->metrics(vdev, emit, ctx);
+}
+
 static void virtio_pci_destroy(void *state)
 {
 	struct virtio_dev *vdev = state;
@@ -685,7 +692,11 @@ int virtio_pci_init(struct virtio_dev *vdev, struct vm *vm)
 		ret = setup_pci(vdev);
 	if (!ret)
 		ret = vm_add_device(vm, vdev->name, vdev, virtio_pci_destroy);
-	if (ret)
+	if (ret) {
 		virtio_pci_teardown(vdev);
-	return ret;
+		return ret;
+	}
+	if (vdev->ops->metrics)
+		vm_set_device_metrics(vm, vdev, vdev->ops->metrics_kind, virtio_pci_metrics);
+	return 0;
 }

@@ -18,6 +18,7 @@
 
 #include "devices/pci/pci.h"
 #include "devices/virtio/virtqueue.h"
+#include "vmm/metrics.h"
 
 /* Device types (virtio 1.2, 5). */
 #define VIRTIO_ID_NET		1
@@ -90,6 +91,9 @@ struct virtio_dev_ops {
 	void (*stop)(struct virtio_dev *vdev);
 	/* VM teardown, after the transport: free the model. */
 	void (*destroy)(struct virtio_dev *vdev);
+	/* Optional counters for the control API (any thread; see metrics.h). */
+	const char *metrics_kind;
+	void (*metrics)(struct virtio_dev *vdev, metric_emit_fn emit, void *ctx);
 };
 
 struct virtio_dev {
