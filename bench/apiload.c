@@ -10,11 +10,16 @@
  *	exec CMD, then GET / until it answers 200; prints the wall time to
  *	that answer, then kills the child (SIGKILL) and prints the CPU time
  *	it used (µs): what it took to become ready.
+ *   apiload ready-qmp ...
+ *	the same for QEMU: ready when its QMP socket sends the greeting.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -166,7 +171,19 @@ static int run_load(const char *sock, int clients, int seconds, const char *path
 	return errors || !requests ? 1 : 0;
 }
 
-static int run_ready(const char *sock, int timeout_ms, char **cmd)
+/* QEMU's QMP greets every client with {"QMP": ...}: that is its "ready". */
+static bool qmp_greets(int fd)
+{
+	char buf[4096];
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return strstr(buf, "\"QMP\"") != NULL;
+}
+
+static int run_ready(const char *sock, int timeout_ms, char **cmd, bool qmp)
 {
 	char buf[4096], req[] = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
 	uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)timeout_ms * 1000000ULL;
@@ -183,7 +200,8 @@ static int run_ready(const char *sock, int timeout_ms, char **cmd)
 	while (!ok && now_ns() < deadline) {
 		fd = connect_unix(sock);
 		if (fd >= 0) {
-			ok = write(fd, req, sizeof(req) - 1) == (ssize_t)sizeof(req) - 1 &&
+			ok = qmp ? qmp_greets(fd) :
+			     write(fd, req, sizeof(req) - 1) == (ssize_t)sizeof(req) - 1 &&
 			     read_response(fd, buf, sizeof(buf)) == 200;
 			close(fd);
 		}
@@ -206,9 +224,10 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (argc == 6 && !strcmp(argv[1], "load"))
 		return run_load(argv[2], atoi(argv[3]), atoi(argv[4]), argv[5]);
-	if (argc >= 6 && !strcmp(argv[1], "ready") && !strcmp(argv[4], "--"))
-		return run_ready(argv[2], atoi(argv[3]), argv + 5);
+	if (argc >= 6 && (!strcmp(argv[1], "ready") || !strcmp(argv[1], "ready-qmp")) &&
+	    !strcmp(argv[4], "--"))
+		return run_ready(argv[2], atoi(argv[3]), argv + 5, argv[1][5] == '-');
 	fprintf(stderr, "usage: apiload load SOCK CLIENTS SECONDS PATH\n"
-		"       apiload ready SOCK TIMEOUT_MS -- CMD ARGS...\n");
+		"       apiload ready|ready-qmp SOCK TIMEOUT_MS -- CMD ARGS...\n");
 	return 2;
 }

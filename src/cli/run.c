@@ -8,6 +8,7 @@
  * touches under that lock too.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -290,13 +291,47 @@ static int retire_vm(struct run_loop *rl, bool *restart)
 	return status;
 }
 
+/*
+ * The logger resource (API or config file): skiff's messages go to its
+ * log_path, and Debug/Trace/Info make them verbose, as Firecracker's
+ * logger does. Without a log_path, stderr and -v decide.
+ */
+static int apply_logger(struct vm_config *cfg, char *err, size_t errlen)
+{
+	int fd, flags;
+
+	if (!cfg->log_path)
+		return 0;
+	/* Non-blocking open: a FIFO without a reader must not hang us. */
+	fd = open(cfg->log_path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "logger: %s: %s", cfg->log_path, strerror(errno));
+		return -1;
+	}
+	flags = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+	if (dup2(fd, STDERR_FILENO) < 0) {
+		snprintf(err, errlen, "logger: %s: %s", cfg->log_path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	if (cfg->log_level >= LOG_LEVEL_INFO)
+		cfg->verbose = true;
+	return 0;
+}
+
 /* ---- The controller's operations (API thread, controller lock held) ---- */
 
 static int op_start(void *opaque, char *err, size_t errlen)
 {
 	struct run_loop *rl = opaque;
 	uint64_t one = 1;
-	int status = boot_vm(rl);
+	int status;
+
+	if (apply_logger(rl->cfg, err, errlen) < 0)
+		return -1;
+	status = boot_vm(rl);
 
 	if (status) {
 		snprintf(err, errlen, "%s (the log says more)", status == EXIT_USAGE ?
@@ -373,7 +408,8 @@ static int op_ctrl_alt_del(void *opaque, char *err, size_t errlen)
 	if (need_vm(rl, err, errlen))
 		return -1;
 	if (!rl->vm->ctrl_alt_del) {
-		snprintf(err, errlen, "this VM has no keyboard controller");
+		snprintf(err, errlen, "skiff's i8042 has no PS/2 keyboard to send the "
+			 "keys through; \"Shutdown\" presses the ACPI power button");
 		return -1;
 	}
 	rl->vm->ctrl_alt_del(rl->vm->ctrl_alt_del_opaque);
@@ -564,6 +600,13 @@ int cli_run_vm(struct vm_config *cfg, const struct run_opts *o)
 		loop_run(&rl, started_or_signalled);
 		status = rl.vm ? run_vm_loop(&rl) : 0;
 	} else {
+		char err[512];
+
+		if (apply_logger(cfg, err, sizeof(err)) < 0) {
+			fprintf(stderr, "skiff: --config-file: %s\n", err);
+			status = EXIT_USAGE;
+			goto restore;
+		}
 		pthread_mutex_lock(&rl.ctl.lock);
 		status = boot_vm(&rl);
 		pthread_mutex_unlock(&rl.ctl.lock);
@@ -572,6 +615,7 @@ int cli_run_vm(struct vm_config *cfg, const struct run_opts *o)
 			status = run_vm_loop(&rl);
 		}
 	}
+restore:
 	console_term_restore();
 out:
 	api_server_stop(rl.api);

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# e2e: Firecracker's getting-started sequence of curl calls, unchanged
+# (logger, boot-source with "pci=off" in boot_args, a root drive, machine
+# config, InstanceStart), against `skiff serve`, booting the default Linux
+# guest's vmlinux from an ext4 root filesystem made from its initramfs; no
+# initrd. The root filesystem's /sbin/init checks that / is that ext4
+# drive, read-write, and powers off. One boot: minutes on kvm_pvm.
+set -u
+ROOT=${SKIFF_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$ROOT/tests/lib.sh"
+SKIFF=${SKIFF:-$ROOT/build/skiff}
+CACHE=${SKIFF_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/skiff}
+CUR=$CACHE/guest/current
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-900}
+T=$(mktemp -d)
+trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
+
+skip_all() {
+	echo "# SKIPPING the Firecracker API boot: $1" >&2
+	skip "Firecracker getting-started sequence boots the default guest" "$1"
+	exit 0
+}
+[ -x "$SKIFF" ] || skip_all "no skiff binary at $SKIFF"
+have_kvm || skip_all "/dev/kvm missing or not read/writable"
+for f in vmlinux initramfs.cpio; do
+	[ -s "$CUR/$f" ] || skip_all "guest not built ($CUR/$f missing; run guest/build.sh)"
+done
+for c in curl cpio mkfs.ext4; do
+	command -v $c >/dev/null || { not_ok "$c is installed (scripts/install-deps.sh)"; exit 1; }
+done
+
+# The root filesystem: the initramfs's files, and an init that checks /.
+mkdir "$T/root"
+(cd "$T/root" && cpio -idm --quiet <"$CUR/initramfs.cpio") || { not_ok "initramfs unpacks"; exit 1; }
+mkdir -p "$T/root/sbin" "$T/root/proc"
+cat >"$T/root/sbin/init" <<'EOF'
+#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+while read -r dev dir type opts rest; do
+	[ "$dir" = / ] && echo "SKIFF-FC-ROOT $type ${opts%%,*}"
+done </proc/mounts
+echo "SKIFF-FC-CMDLINE $(/bin/busybox cat /proc/cmdline)"
+/bin/busybox sync
+/bin/busybox poweroff -f
+EOF
+chmod 755 "$T/root/sbin/init"
+if ! mkfs.ext4 -q -F -d "$T/root" "$T/rootfs.ext4" 128M >/dev/null 2>"$T/mkfs.err"; then
+	not_ok "mkfs.ext4 -d makes the root filesystem: $(cat "$T/mkfs.err")"
+	exit 1
+fi
+cp "$CUR/vmlinux" "$T/vmlinux"
+
+API_SOCKET=$T/firecracker.socket
+"$SKIFF" serve --api-sock "$API_SOCKET" --shutdown-timeout 60 </dev/null >"$T/console" 2>"$T/stderr" &
+pid=$!
+for i in $(seq 200); do
+	[ -S "$API_SOCKET" ] && break
+	sleep 0.05
+done
+check "skiff serve is up on --api-sock" [ -S "$API_SOCKET" ]
+
+# Firecracker's getting-started guide, as written there (paths ours).
+LOGFILE=$T/firecracker.log
+touch "$LOGFILE"
+status=$(curl -s -o "$T/r1" -w '%{http_code}' -X PUT --unix-socket "${API_SOCKET}" \
+	--data "{
+		\"log_path\": \"${LOGFILE}\",
+		\"level\": \"Debug\",
+		\"show_level\": true,
+		\"show_log_origin\": true
+	}" \
+	"http://localhost/logger")
+check "PUT /logger ($status $(cat "$T/r1"))" [ "$status" = 204 ]
+KERNEL=$T/vmlinux
+KERNEL_BOOT_ARGS="console=ttyS0 reboot=k panic=1 pci=off"
+status=$(curl -s -o "$T/r2" -w '%{http_code}' -X PUT --unix-socket "${API_SOCKET}" \
+	--data "{
+		\"kernel_image_path\": \"${KERNEL}\",
+		\"boot_args\": \"${KERNEL_BOOT_ARGS}\"
+	}" \
+	"http://localhost/boot-source")
+check "PUT /boot-source ($status $(cat "$T/r2"))" [ "$status" = 204 ]
+ROOTFS=$T/rootfs.ext4
+status=$(curl -s -o "$T/r3" -w '%{http_code}' -X PUT --unix-socket "${API_SOCKET}" \
+	--data "{
+		\"drive_id\": \"rootfs\",
+		\"path_on_host\": \"${ROOTFS}\",
+		\"is_root_device\": true,
+		\"is_read_only\": false
+	}" \
+	"http://localhost/drives/rootfs")
+check "PUT /drives/rootfs ($status $(cat "$T/r3"))" [ "$status" = 204 ]
+status=$(curl -s -o "$T/r4" -w '%{http_code}' -X PUT --unix-socket "${API_SOCKET}" \
+	--data "{
+		\"vcpu_count\": 2,
+		\"mem_size_mib\": 1024
+	}" \
+	"http://localhost/machine-config")
+check "PUT /machine-config ($status $(cat "$T/r4"))" [ "$status" = 204 ]
+sleep 0.015
+status=$(curl -s -o "$T/r5" -w '%{http_code}' -X PUT --unix-socket "${API_SOCKET}" \
+	--data "{
+		\"action_type\": \"InstanceStart\"
+	}" \
+	"http://localhost/actions")
+check "PUT /actions InstanceStart ($status $(cat "$T/r5"))" [ "$status" = 204 ]
+state=$(curl -s --unix-socket "$API_SOCKET" http://localhost/)
+check "GET / says Running" grep -q '"state":"Running"' <<<"$state"
+
+start=$(date +%s)
+wait_pid $pid "$BOOT_TIMEOUT"
+rc=$?
+echo "# boot took $(($(date +%s) - start)) s"
+tr -d '\r' <"$T/console" >"$T/console.txt"
+check "the guest powered off: skiff serve exits 0 (exit $rc)" [ "$rc" -eq 0 ]
+check "the root filesystem is the ext4 drive, mounted read-write" \
+	grep -q '^SKIFF-FC-ROOT ext4 rw' "$T/console.txt"
+check "the kernel got root=/dev/vda rw and no pci=off" \
+	bash -c "grep '^SKIFF-FC-CMDLINE' '$T/console.txt' | grep 'root=/dev/vda rw' | grep -qv 'pci=off'"
+check "skiff's messages went to the logger's log_path" grep -q 'stopped, exit status 0' "$LOGFILE"
+if [ "$rc" -ne 0 ] || ! grep -q '^SKIFF-FC-ROOT' "$T/console.txt"; then
+	echo "# last console lines:"
+	tail -n 20 "$T/console.txt" | sed 's/^/#   /'
+	tail -n 10 "$LOGFILE" | sed 's/^/#   log: /'
+fi
