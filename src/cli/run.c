@@ -408,11 +408,15 @@ static int op_ctrl_alt_del(void *opaque, char *err, size_t errlen)
 	if (need_vm(rl, err, errlen))
 		return -1;
 	if (!rl->vm->ctrl_alt_del) {
-		snprintf(err, errlen, "skiff's i8042 has no PS/2 keyboard to send the "
-			 "keys through; \"Shutdown\" presses the ACPI power button");
+		snprintf(err, errlen, "this VM has no keyboard");
 		return -1;
 	}
-	rl->vm->ctrl_alt_del(rl->vm->ctrl_alt_del_opaque);
+	if (rl->vm->ctrl_alt_del(rl->vm->ctrl_alt_del_opaque) < 0) {
+		snprintf(err, errlen, "the guest has not turned its keyboard on (no "
+			 "PS/2 keyboard driver?); \"Shutdown\" presses the ACPI power button");
+		return -1;
+	}
+	vm_log(rl->vm, "API SendCtrlAltDel: typed Ctrl-Alt-Del");
 	return 0;
 }
 

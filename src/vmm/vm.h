@@ -113,8 +113,8 @@ struct vm {
 	/* The ACPI power button, set by the PM device. */
 	void (*power_button)(void *opaque);
 	void *power_button_opaque;
-	/* Ctrl-Alt-Del on the keyboard, set by the i8042 device. */
-	void (*ctrl_alt_del)(void *opaque);
+	/* Ctrl-Alt-Del on the keyboard, set by the i8042 device; 0 or -errno. */
+	int (*ctrl_alt_del)(void *opaque);
 	void *ctrl_alt_del_opaque;
 
 	/* Lifecycle: first stop request wins; stop_efd wakes the main loop. */

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * i8042 keyboard controller at 0x60 (data) and 0x64 (status/command), with
- * nothing plugged into it. It exists for the reset line (Linux reboot=k
- * sends 0xfe) and for firmware-style probes: self-tests, the command byte
- * and the output port. Not described in ACPI, so Linux does not probe it.
+ * a PS/2 keyboard on its first port and nothing on the second. It exists
+ * for the reset line (Linux reboot=k sends 0xfe), for firmware-style
+ * probes (self-tests, the command byte, the output port), and for the
+ * control API's SendCtrlAltDel: the keyboard answers the commands Linux's
+ * atkbd sends while probing (reset, identify, scancode set, LEDs, enable)
+ * and types Ctrl-Alt-Del when asked. Described in ACPI as PNP0303 on IRQ 1.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -23,6 +26,7 @@
 #define STAT_UNLOCKED	0x10	/* keyboard not inhibited */
 #define STAT_AUX_OBF	0x20	/* the waiting byte is from the aux port */
 
+#define CTR_KBD_INT	0x01	/* IRQ 1 when a keyboard byte waits */
 #define CTR_SYS		0x04
 #define CTR_KBD_DIS	0x10
 #define CTR_AUX_DIS	0x20
@@ -45,6 +49,23 @@
 #define CMD_WRITE_AUX_OBUF 0xd3
 #define CMD_WRITE_AUX	0xd4
 #define CMD_PULSE_BASE	0xf0	/* 0xf0-0xff: pulse output lines low */
+#define CTR_XLATE	0x40	/* translate the keyboard's set 2 to set 1 */
+
+#define KBD_IRQ		1
+#define KBD_QUEUE	16
+/* Keyboard commands (bytes written to the data port for the keyboard). */
+#define KBD_SET_LEDS	0xed
+#define KBD_ECHO	0xee
+#define KBD_SCANCODE_SET 0xf0
+#define KBD_GET_ID	0xf2
+#define KBD_TYPEMATIC	0xf3
+#define KBD_ENABLE	0xf4
+#define KBD_DISABLE	0xf5
+#define KBD_DEFAULTS	0xf6
+#define KBD_RESET	0xff
+#define KBD_ACK		0xfa
+#define KBD_RESEND	0xfe
+#define KBD_BAT_OK	0xaa
 
 struct i8042 {
 	struct vm *vm;
@@ -54,15 +75,110 @@ struct i8042 {
 	uint8_t obuf;
 	bool obuf_full;
 	bool obuf_aux;
+	bool obuf_kbd;		/* the waiting byte came from the keyboard */
 	bool last_was_cmd;
 	uint8_t pending;	/* command waiting for its data byte, or 0 */
+	/* The keyboard: bytes it sent that the controller has not passed on. */
+	uint8_t kbd_q[KBD_QUEUE];
+	unsigned int kbd_head, kbd_len;
+	uint8_t kbd_pending;	/* keyboard command waiting for its argument */
+	bool kbd_scanning;	/* sends keys (after KBD_ENABLE) */
+	bool irq_level;		/* what we last told vm_irq_line */
 };
+
+static void kbd_put(struct i8042 *k, uint8_t v)
+{
+	if (k->kbd_len == KBD_QUEUE)
+		return;		/* a real keyboard's buffer overflows too */
+	k->kbd_q[(k->kbd_head + k->kbd_len++) % KBD_QUEUE] = v;
+}
+
+static void i8042_set_irq(struct i8042 *k)
+{
+	/* Only the keyboard's bytes interrupt; Linux polls for command replies. */
+	bool level = k->obuf_full && k->obuf_kbd && (k->ctr & CTR_KBD_INT);
+
+	if (level == k->irq_level)
+		return;
+	k->irq_level = level;
+	vm_irq_line(k->vm, KBD_IRQ, level);
+}
+
+/*
+ * Lock held: move the keyboard's next byte into the output buffer when it
+ * is free and the keyboard interface is on, and set IRQ 1 to match. The
+ * pin is edge-triggered: each byte lowers and raises it again.
+ */
+static void i8042_update(struct i8042 *k)
+{
+	i8042_set_irq(k);	/* lowered if the buffer was just read */
+	if (!k->obuf_full && k->kbd_len && !(k->ctr & CTR_KBD_DIS)) {
+		k->obuf = k->kbd_q[k->kbd_head];
+		k->kbd_head = (k->kbd_head + 1) % KBD_QUEUE;
+		k->kbd_len--;
+		k->obuf_full = true;
+		k->obuf_aux = false;
+		k->obuf_kbd = true;
+	}
+	i8042_set_irq(k);
+}
+
+/* A byte for the keyboard itself: a command, or a command's argument. */
+static void kbd_write(struct i8042 *k, uint8_t v)
+{
+	uint8_t cmd = k->kbd_pending;
+
+	k->kbd_pending = 0;
+	if (cmd) {
+		kbd_put(k, KBD_ACK);
+		if (cmd == KBD_SCANCODE_SET && v == 0)
+			kbd_put(k, 0x02);	/* the current set: always 2 */
+		return;
+	}
+	switch (v) {
+	case KBD_SET_LEDS:
+	case KBD_TYPEMATIC:
+	case KBD_SCANCODE_SET:
+		kbd_put(k, KBD_ACK);
+		k->kbd_pending = v;
+		break;
+	case KBD_ECHO:
+		kbd_put(k, KBD_ECHO);
+		break;
+	case KBD_GET_ID:
+		kbd_put(k, KBD_ACK);
+		kbd_put(k, 0xab);	/* an MF2 keyboard */
+		kbd_put(k, (k->ctr & CTR_XLATE) ? 0x41 : 0x83);
+		break;
+	case KBD_ENABLE:
+		k->kbd_scanning = true;
+		kbd_put(k, KBD_ACK);
+		break;
+	case KBD_DISABLE:
+		k->kbd_scanning = false;
+		kbd_put(k, KBD_ACK);
+		break;
+	case KBD_DEFAULTS:
+		kbd_put(k, KBD_ACK);
+		break;
+	case KBD_RESET:
+		k->kbd_scanning = true;
+		kbd_put(k, KBD_ACK);
+		kbd_put(k, KBD_BAT_OK);
+		break;
+	default:
+		/* 0xf7-0xfd set key types, which we ignore; the rest is unknown. */
+		kbd_put(k, v >= 0xf7 ? KBD_ACK : KBD_RESEND);
+		break;
+	}
+}
 
 static void i8042_queue(struct i8042 *k, uint8_t v, bool aux)
 {
 	k->obuf = v;
 	k->obuf_full = true;
 	k->obuf_aux = aux;
+	k->obuf_kbd = false;
 }
 
 static uint8_t i8042_status(const struct i8042 *k)
@@ -146,8 +262,11 @@ static bool i8042_data(struct i8042 *k, uint8_t v)
 	case CMD_WRITE_AUX_OBUF:
 		i8042_queue(k, v, true);
 		break;
+	case CMD_WRITE_AUX:
+		break;	/* to a mouse that is not there */
 	default:
-		break;	/* to a keyboard or mouse that is not there */
+		kbd_write(k, v);
+		break;
 	}
 	return false;
 }
@@ -166,6 +285,7 @@ static void i8042_data_read(void *opaque, uint64_t offset, uint8_t *data,
 	pthread_mutex_lock(&k->lock);
 	data[0] = k->obuf;	/* an empty buffer repeats its last byte */
 	k->obuf_full = false;
+	i8042_update(k);	/* the next keyboard byte, and a new edge */
 	pthread_mutex_unlock(&k->lock);
 }
 
@@ -200,6 +320,7 @@ static void i8042_write(struct i8042 *k, uint64_t offset, const uint8_t *data,
 		return;
 	pthread_mutex_lock(&k->lock);
 	reset = handle(k, data[0]);
+	i8042_update(k);
 	pthread_mutex_unlock(&k->lock);
 	if (reset)
 		i8042_reset(k);
@@ -226,6 +347,36 @@ static const struct bus_ops i8042_cmd_ops = {
 	.read = i8042_status_read,
 	.write = i8042_cmd_write,
 };
+
+/*
+ * The control API's SendCtrlAltDel: press and release Left Ctrl, Left Alt
+ * and Delete, in scancode set 1 when the controller translates (as Linux
+ * leaves it) or set 2 otherwise. -EAGAIN when the guest has not turned
+ * the keyboard on: the keys would go nowhere.
+ */
+static int i8042_ctrl_alt_del(void *opaque)
+{
+	static const uint8_t set1[] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
+	static const uint8_t set2[] = { 0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71,
+					0xf0, 0x11, 0xf0, 0x14 };
+	struct i8042 *k = opaque;
+	const uint8_t *keys;
+	unsigned int i, n;
+	int ret = 0;
+
+	pthread_mutex_lock(&k->lock);
+	keys = (k->ctr & CTR_XLATE) ? set1 : set2;
+	n = (k->ctr & CTR_XLATE) ? sizeof(set1) : sizeof(set2);
+	if (!k->kbd_scanning || (k->ctr & CTR_KBD_DIS) || KBD_QUEUE - k->kbd_len < n) {
+		ret = -EAGAIN;
+	} else {
+		for (i = 0; i < n; i++)
+			kbd_put(k, keys[i]);
+		i8042_update(k);
+	}
+	pthread_mutex_unlock(&k->lock);
+	return ret;
+}
 
 static void i8042_destroy(void *opaque)
 {
@@ -266,7 +417,12 @@ static int i8042_create(struct vm *vm)
 		bus_unregister(&vm->pio, I8042_DATA);
 		return ret;
 	}
-	return 0;
+	vm->ctrl_alt_del = i8042_ctrl_alt_del;
+	vm->ctrl_alt_del_opaque = k;
+	/* Data port first (Linux takes the command port as 0x64 by default). */
+	return vm_add_acpi_dev(vm, &(struct acpi_dev_desc){
+		.name = "KBD_", .hid = "PNP0303", .io_base = I8042_DATA, .io_len = 1,
+		.irq = KBD_IRQ });
 }
 
 static const struct device_type i8042_type = {
