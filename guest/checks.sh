@@ -20,7 +20,7 @@
 # kernel log once.
 
 if [ $# -lt 1 ] || [ -z "$1" ] || [ -z "${1##*[!0-9]*}" ]; then
-	echo "usage: skiff-checks EXPECTED_CPUS [disk-write|disk-verify|hwrng|net-tap|net-user:PORT]..." >&2
+	echo "usage: skiff-checks EXPECTED_CPUS [disk-write|disk-verify|hwrng|net-tap|net-user:PORT|dns:NAME:IP]..." >&2
 	exit 2
 fi
 want_cpus=$1
@@ -285,6 +285,18 @@ task_net_user() {
 	net_exchange net-user 10.0.2.2 "$1" 6667
 }
 
+# dns:NAME:IP  after net-user: resolve NAME through user-mode networking's
+# DNS forwarder (10.0.2.3), which asks the host's resolver; the e2e runs
+# one that knows NAME.
+task_dns() {
+	local name=${1%%:*} ip=${1#*:}
+	nslookup "$name" 10.0.2.3 >/tmp/dns.out 2>&1
+	case "$(cat /tmp/dns.out)" in
+	*"Name:"*"$name"*"$ip"*) pass net-user-dns ;;
+	*) fail net-user-dns "$(cat /tmp/dns.out)" ;;
+	esac
+}
+
 # Two reads of /dev/hwrng: full length, and different.
 task_hwrng() {
 	local a= b= cur=
@@ -320,6 +332,7 @@ for task in "$@"; do
 	hwrng) task_hwrng ;;
 	net-tap) task_net_tap ;;
 	net-user:*) task_net_user "${task#net-user:}" ;;
+	dns:*) task_dns "${task#dns:}" ;;
 	*) fail "task-$task" "unknown task" ;;
 	esac
 done

@@ -13,8 +13,9 @@
 # Networking (virtio-net): the first boot runs in a network namespace the
 # test creates, on a tap whose host end is 192.168.77.1 there: the guest
 # pings it and moves 4 MiB each way over TCP. The second uses user-mode
-# networking: DHCP, 4 MiB to a server on the host's loopback, and 4 MiB
-# back in through a port forward. No traffic leaves this machine.
+# networking: DHCP, 4 MiB to a server on the host's loopback, 4 MiB back
+# in through a port forward, and a name resolved through the DNS
+# forwarder by a resolver the test runs. No traffic leaves this machine.
 set -u
 ROOT=${SKIFF_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$ROOT/tests/lib.sh"
@@ -217,11 +218,31 @@ BOOT_PREFIX=()
 peer_port=$(free_port)
 fwd_port=$(free_port)
 "$NETPEER" recv "$peer_port" "$tmpd/from-guest" 127.0.0.1 >"$tmpd/peer.out" &
+# DNS forwarding: skiff runs in a mount namespace whose /etc/resolv.conf
+# names a resolver of ours on 127.0.0.77 that knows one name; the guest
+# asks 10.0.2.3 for it. No query leaves this machine.
+dns_task=
+if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null && [ -e /etc/resolv.conf ]; then
+	echo "nameserver 127.0.0.77" >"$tmpd/resolv.conf"
+	"$NETPEER" dns 127.0.0.77 53 skiff-e2e.test 192.0.2.77 >"$tmpd/dns.out" 2>&1 &
+	dns_pid=$!
+	BOOT_PREFIX=(unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"'
+		"$tmpd/resolv.conf")
+	dns_task=dns:skiff-e2e.test:192.0.2.77
+else
+	echo "# SKIPPING the DNS forwarding check: needs root and unshare" >&2
+	skip "user-mode DNS forwarding" "needs root and unshare"
+fi
 BOOT_HOOK=user_hook
-boot "2 vCPUs, bzImage, virtio console" 2 exit "disk-verify net-user:$peer_port" \
+boot "2 vCPUs, bzImage, virtio console" 2 exit "disk-verify net-user:$peer_port $dns_task" \
 	--kernel "$CUR/bzImage" --initrd "$CUR/initramfs.cpio" --console virtio "${disk[@]}" \
 	--net "user,hostfwd=tcp:127.0.0.1:$fwd_port-:6667"
 check_transfers "user"
+if [ -n "$dns_task" ]; then
+	kill "$dns_pid" 2>/dev/null
+	check "user: the guest's DNS query reached the host's resolver through skiff" \
+		grep -q '^DNS-QUERY skiff-e2e.test 1' "$tmpd/dns.out"
+fi
 after_trim=$(allocated_kib "$img")
 echo "# image: $after_trim KiB allocated after deleting the files and fstrim"
 # The files were 4 MiB; fstrim must have punched (most of) them out.

@@ -6,9 +6,13 @@
                                     OUT, print "RECEIVED <bytes> <md5>"
   netpeer.py send HOST PORT FILE    connect (retrying for up to 60 s) and
                                     send FILE, print "SENT <bytes> <md5>"
+  netpeer.py dns ADDR PORT NAME IP  a DNS server on UDP ADDR:PORT that knows
+                                    one A record, NAME -> IP; prints
+                                    "DNS-QUERY <name> <type>" per query
 """
 import hashlib
 import socket
+import struct
 import sys
 import time
 
@@ -49,5 +53,34 @@ def send(host, port, path):
     print("SENT %d %s" % (len(data), hashlib.md5(data).hexdigest()), flush=True)
 
 
+def dns_reply(data, name, ip):
+    qid = struct.unpack("!H", data[:2])[0]
+    i, labels = 12, []
+    while data[i]:
+        labels.append(data[i + 1:i + 1 + data[i]].decode("ascii", "replace"))
+        i += 1 + data[i]
+    qtype = struct.unpack("!H", data[i + 1:i + 3])[0]
+    question = data[12:i + 5]
+    qname = ".".join(labels)
+    print("DNS-QUERY %s %d" % (qname, qtype), flush=True)
+    if qname != name:
+        return struct.pack("!6H", qid, 0x8183, 1, 0, 0, 0) + question  # NXDOMAIN
+    if qtype != 1:
+        return struct.pack("!6H", qid, 0x8180, 1, 0, 0, 0) + question  # no such record
+    answer = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + socket.inet_aton(ip)
+    return struct.pack("!6H", qid, 0x8180, 1, 1, 0, 0) + question + answer
+
+
+def dns(addr, port, name, ip):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((addr, int(port)))
+    while True:
+        data, peer = s.recvfrom(512)
+        try:
+            s.sendto(dns_reply(data, name, ip), peer)
+        except (IndexError, struct.error):
+            pass  # not a query we understand: no answer
+
+
 if __name__ == "__main__":
-    {"recv": recv, "send": send}[sys.argv[1]](*sys.argv[2:])
+    {"recv": recv, "send": send, "dns": dns}[sys.argv[1]](*sys.argv[2:])
