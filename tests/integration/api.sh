@@ -148,13 +148,32 @@ expect 400 "PATCH of a missing file is refused" PATCH /drives/rootfs \
 expect 400 "PATCH of an unknown drive is refused" PATCH /drives/nope \
 	"{\"drive_id\": \"nope\", \"path_on_host\": \"$T/d0.img\"}"
 
-# ---- load: 50 clients for 3 s while the guest runs ----
+# ---- a client that stalls is dropped ----
+python3 - "$S" >"$T/stall.out" 2>&1 <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"GET / HTTP/1.1\r\nHost: local")	# and then nothing
+t0 = time.time()
+s.settimeout(30)
+try:
+    closed = s.recv(1) == b""
+except OSError:
+    closed = True
+print("closed after %.1f s" % (time.time() - t0) if closed else "answered")
+PY
+stall=$!
+
+# ---- load: 50 clients for 10 s while the guest runs ----
 l0=$(ticks "$T/serve.out")
-"$APILOAD" load "$S" 50 3 / >"$T/load.out" 2>&1
+"$APILOAD" load "$S" 50 10 / >"$T/load.out" 2>&1
 lrc=$?
 l1=$(ticks "$T/serve.out")
-check "50 concurrent clients for 3 s: no error ($(tr '\n' ' ' <"$T/load.out"))" [ "$lrc" -eq 0 ]
+check "50 concurrent clients for 10 s: no error ($(tr '\n' ' ' <"$T/load.out"))" [ "$lrc" -eq 0 ]
 check "  ... and the guest kept ticking ($l0 then $l1)" [ "${l1:-0}" -gt "${l0:-0}" ]
+wait_pid $stall 40
+check "a client that stalls mid-request is dropped ($(cat "$T/stall.out"))" \
+	grep -qE "closed after (9|1[0-9])\." "$T/stall.out"
 
 expect 204 "Shutdown presses the power button" PUT /actions '{"action_type": "Shutdown"}'
 wait_pid $pid 30

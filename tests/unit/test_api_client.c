@@ -125,15 +125,25 @@ static void fake_flood(int fd, const char *head, size_t len)
 static void fake_serve(struct fake *f, int fd)
 {
 	enum fake_mode mode;
-	const char *reply;
+	char *reply;
 	size_t len, i;
 
 	fake_read_request(f, fd);
+	/*
+	 * Our own copy: the test may free its reply as soon as the client
+	 * gives up, while we are still sending.
+	 */
 	pthread_mutex_lock(&f->lock);
 	mode = f->mode;
-	reply = f->reply;
 	len = f->reply_len;
+	reply = malloc(len + 1);
+	if (reply && len)
+		memcpy(reply, f->reply, len);
 	pthread_mutex_unlock(&f->lock);
+	if (!reply) {
+		close(fd);
+		return;
+	}
 	switch (mode) {
 	case FAKE_REPLY_CLOSE:
 		send(fd, reply, len, MSG_NOSIGNAL);
@@ -156,6 +166,7 @@ static void fake_serve(struct fake *f, int fd)
 		fake_flood(fd, reply, len);
 		break;
 	}
+	free(reply);
 	close(fd);
 }
 
