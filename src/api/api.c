@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -38,6 +39,12 @@ struct mhd_lib {
 struct api_server {
 	struct mhd_lib lib;
 	struct MHD_Daemon *daemon;
+	/*
+	 * The library is loaded and the daemon started on this thread, while
+	 * the VM boots: clients wait in the socket's backlog meanwhile.
+	 */
+	pthread_t starter;
+	bool starter_running;
 	int fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	api_handler_fn fn;
@@ -234,6 +241,34 @@ static int listen_unix(struct api_server *s, const char *path, char *err, size_t
 	return 0;
 }
 
+static void *start_daemon(void *arg)
+{
+	struct api_server *s = arg;
+	char err[256];
+
+	if (mhd_load(&s->lib, err, sizeof(err))) {
+		fprintf(stderr, "skiff: control API: %s\n", err);
+		return NULL;
+	}
+	s->daemon = s->lib.start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD, 0, NULL, NULL,
+					on_request, s,
+					MHD_OPTION_LISTEN_SOCKET, s->fd,
+					MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_IDLE_TIMEOUT_S,
+					MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_MAX_CONNECTIONS,
+					MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+					MHD_OPTION_END);
+	if (!s->daemon)
+		fprintf(stderr, "skiff: control API: %s: the HTTP server did not start\n",
+			s->path);
+	return NULL;
+}
+
+/*
+ * The socket is bound and listening when this returns, so clients can
+ * connect at once; what answers them comes up on a thread of its own
+ * (loading libmicrohttpd and GnuTLS takes milliseconds a boot need not
+ * wait for).
+ */
 int api_server_start(struct api_server **out, const char *path, api_handler_fn fn,
 		     void *opaque, char *err, size_t errlen)
 {
@@ -247,42 +282,37 @@ int api_server_start(struct api_server **out, const char *path, api_handler_fn f
 	s->fn = fn;
 	s->opaque = opaque;
 	ret = listen_unix(s, path, err, errlen);
-	if (!ret)
-		ret = mhd_load(&s->lib, err, errlen);
-	if (ret)
-		goto fail;
-	s->daemon = s->lib.start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD, 0, NULL, NULL,
-					on_request, s,
-					MHD_OPTION_LISTEN_SOCKET, s->fd,
-					MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_IDLE_TIMEOUT_S,
-					MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_MAX_CONNECTIONS,
-					MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-					MHD_OPTION_END);
-	if (!s->daemon) {
-		snprintf(err, errlen, "%s: the HTTP server did not start", path);
-		ret = -EIO;
-		goto fail;
+	if (!ret) {
+		ret = -pthread_create(&s->starter, NULL, start_daemon, s);
+		if (ret)
+			snprintf(err, errlen, "%s: %s", path, strerror(-ret));
 	}
+	if (ret) {
+		if (s->path[0] && s->fd >= 0)
+			unlink(s->path);
+		if (s->fd >= 0)
+			close(s->fd);
+		free(s);
+		return ret;
+	}
+	s->starter_running = true;
 	*out = s;
 	return 0;
-fail:
-	if (s->path[0] && s->fd >= 0)
-		unlink(s->path);
-	if (s->fd >= 0)
-		close(s->fd);
-	if (s->lib.handle)
-		dlclose(s->lib.handle);
-	free(s);
-	return ret;
 }
 
 void api_server_stop(struct api_server *s)
 {
 	if (!s)
 		return;
+	if (s->starter_running)
+		pthread_join(s->starter, NULL);
 	/* The daemon closes the listening socket it was given. */
-	s->lib.stop_daemon(s->daemon);
+	if (s->daemon)
+		s->lib.stop_daemon(s->daemon);
+	else
+		close(s->fd);
 	unlink(s->path);
-	dlclose(s->lib.handle);
+	if (s->lib.handle)
+		dlclose(s->lib.handle);
 	free(s);
 }
