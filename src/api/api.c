@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/runtime_dir.h"
 
 #define MHD_LIB "libmicrohttpd.so.12"
 #define API_MAX_CONNECTIONS 256
@@ -186,9 +187,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 /* 0 if nothing answers on path (gone or stale), -EADDRINUSE if a VMM does. */
 static int check_old_socket(const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
-	int fd, ret;
+	int fd;
 
 	if (lstat(path, &st) < 0)
 		return 0;
@@ -196,13 +196,9 @@ static int check_old_socket(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: exists and is not a socket", path);
 		return -EEXIST;
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	strcpy(sa.sun_path, path);
-	ret = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	close(fd);
-	if (ret == 0) {
+	fd = skiff_socket_connect(path, 0);
+	if (fd >= 0) {
+		close(fd);
 		snprintf(err, errlen, "%s: another VMM is serving on this socket", path);
 		return -EADDRINUSE;
 	}

@@ -30,4 +30,11 @@ int skiff_runtime_dir(char *buf, size_t len);
  */
 int skiff_vm_path(char *buf, size_t len, const char *name, const char *suffix);
 
+/*
+ * A stream connection to the unix socket at path: the fd, or -errno
+ * (-ECONNREFUSED for a stale socket, -ENOENT for none, -EAGAIN for a full
+ * backlog when flags has SOCK_NONBLOCK). flags: extra socket() type flags.
+ */
+int skiff_socket_connect(const char *path, int flags);
+
 #endif

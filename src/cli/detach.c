@@ -12,8 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -45,19 +43,12 @@ static int make_paths(const struct vm_config *cfg, struct detach_paths *p)
 /* A live API socket under the name: another VM has it. */
 static bool name_taken(const char *sock)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool taken;
+	int fd = skiff_socket_connect(sock, 0);
 
-	if (fd < 0 || strlen(sock) >= sizeof(sa.sun_path)) {
-		if (fd >= 0)
-			close(fd);
+	if (fd < 0)
 		return false;
-	}
-	strcpy(sa.sun_path, sock);
-	taken = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
 	close(fd);
-	return taken;
+	return true;
 }
 
 /* In the child: stdio to the log and the console pipe, then run the VM. */

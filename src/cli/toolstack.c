@@ -20,7 +20,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -584,19 +583,14 @@ static const struct action actions[] = {
 /* 0 if something accepts connections at path, else -errno. */
 static int probe(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, ret = 0;
+	int fd = skiff_socket_connect(path, SOCK_NONBLOCK);
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -EAGAIN)
+		return 0;	/* a full backlog, so it lives */
 	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EAGAIN)
-		ret = -errno;	/* EAGAIN: a full backlog, so it lives */
+		return fd;
 	close(fd);
-	return ret;
+	return 0;
 }
 
 /* Wait until name's socket is gone or refuses; false on timeout. */
@@ -1207,21 +1201,8 @@ static enum relay_end relay(struct relay *r, const struct sig_guard *g)
 
 static int console_connect(const char *path, int *fd)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	*fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (*fd < 0)
-		return -errno;
-	if (connect(*fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int err = -errno;
-
-		close(*fd);
-		return err;
-	}
-	return 0;
+	*fd = skiff_socket_connect(path, 0);
+	return *fd < 0 ? *fd : 0;
 }
 
 static int console_attached(const char *name, int sock)

@@ -141,6 +141,14 @@ int vm_add_acpi_dev(struct vm *vm, const struct acpi_dev_desc *desc)
 	return 0;
 }
 
+/* Parked vCPUs look at stopping again: a paused VM can be stopped. */
+static void wake_parked(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status)
 {
 	uint64_t one = 1;
@@ -153,10 +161,7 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status)
 	}
 	pthread_mutex_unlock(&vm->stop_lock);
 	atomic_store(&vm->stopping, true);
-	/* Parked vCPUs leave too: a paused VM can be stopped. */
-	pthread_mutex_lock(&vm->pause_lock);
-	pthread_cond_broadcast(&vm->pause_cond);
-	pthread_mutex_unlock(&vm->pause_lock);
+	wake_parked(vm);
 	for (i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	if (vm->stop_efd >= 0 && write(vm->stop_efd, &one, sizeof(one)) < 0)
@@ -504,9 +509,7 @@ void vm_stop_vcpus(struct vm *vm)
 	unsigned int i;
 
 	atomic_store(&vm->stopping, true);
-	pthread_mutex_lock(&vm->pause_lock);
-	pthread_cond_broadcast(&vm->pause_cond);
-	pthread_mutex_unlock(&vm->pause_lock);
+	wake_parked(vm);
 	for (i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	for (i = 0; i < vm->nr_vcpus; i++)
