@@ -81,12 +81,6 @@ struct net_backend {
 	 * never says that.
 	 */
 	int tx_wake_fd;
-	/*
-	 * Poll the transmit ring after a kick: pays when the backend's work
-	 * is the kernel's (tap); user-mode networking's own thread needs
-	 * that CPU time instead (measured: polling cost it 1-5 %).
-	 */
-	bool poll_tx;
 	void *priv;
 };
 

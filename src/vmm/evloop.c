@@ -163,13 +163,6 @@ int evloop_set_enabled(struct evloop *l, int fd, bool enabled)
 	return ret;
 }
 
-bool evloop_others_ready(struct evloop *l)
-{
-	struct epoll_event ev;
-
-	return epoll_wait(l->epfd, &ev, 1, 0) > 0;
-}
-
 static void dispatch(struct evloop *l, uint64_t tag)
 {
 	uint32_t slot = (uint32_t)tag, gen = (uint32_t)(tag >> 32);

@@ -31,13 +31,6 @@ int evloop_del(struct evloop *l, int fd);
  */
 int evloop_set_enabled(struct evloop *l, int fd, bool enabled);
 
-/*
- * From a callback: does another watched fd wait to be served? A device
- * that polls its ring stops polling then, so it does not starve the
- * others (level-triggered: the event is reported again afterwards).
- */
-bool evloop_others_ready(struct evloop *l);
-
 /* Run the loop on a thread of its own, named name. */
 int evloop_start(struct evloop *l, const char *name);
 /* Stop and join the thread; callbacks in progress finish first. */

@@ -133,53 +133,6 @@ static void test_basic(void **state)
 	assert_int_equal(calls(a), 3);
 }
 
-/* What evloop_others_ready() said, from inside a callback. */
-static bool others_seen;
-
-static void cb_others(void *opaque)
-{
-	struct h *h = opaque;
-	uint64_t v;
-
-	if (read(h->fd, &v, sizeof(v)) < 0)
-		v = 0;
-	h->calls++;
-	others_seen = evloop_others_ready(h->l);
-}
-
-/* A polling device asks whether others wait; the answer must not eat them. */
-static void test_others_ready(void **state)
-{
-	struct fx *f = *state;
-	struct h *a = &f->hs[0], *b = &f->hs[1];
-
-	assert_int_equal(evloop_add(f->l, a->fd, cb_others, a), 0);
-	assert_int_equal(evloop_add(f->l, b->fd, cb, b), 0);
-	poke(a);
-	assert_int_equal(evloop_run_once(f->l, 100), 1);
-	assert_false(others_seen);		/* a drained itself; nothing else */
-	poke(a);
-	poke(b);
-	/* Whichever runs first: if a does, it sees b waiting. */
-	run_all(f->l);
-	assert_int_equal(a->calls, 2);
-	assert_int_equal(calls(b), 1);		/* b still got its turn */
-	poke(b);
-	poke(a);
-	assert_int_equal(evloop_del(f->l, b->fd), 0);
-	run_all(f->l);
-	assert_false(others_seen);		/* b is no longer watched */
-	assert_int_equal(evloop_add(f->l, b->fd, cb, b), 0);
-	poke(b);
-	poke(a);
-	/* As if a's callback ran first: a drains itself and sees b waiting. */
-	others_seen = false;
-	cb_others(a);
-	assert_true(others_seen);
-	run_all(f->l);
-	assert_int_equal(calls(b), 2);		/* and b is still served */
-}
-
 /* More handlers than the first table holds, all delivered. */
 static void test_many(void **state)
 {
@@ -294,7 +247,6 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_basic),
-		T(test_others_ready),
 		T(test_many),
 		T(test_delete_other_in_same_batch),
 		T(test_slot_reuse_in_same_batch),

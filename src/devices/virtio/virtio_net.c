@@ -21,7 +21,6 @@
 #include "backends/net.h"
 #include "devices/device.h"
 #include "devices/virtio/virtio_pci.h"
-#include "vmm/clock.h"
 #include "vmm/evloop.h"
 #include "vmm/vm.h"
 
@@ -30,9 +29,6 @@
 #define NET_RX_BATCH		64	/* frames per wake-up, then others run */
 #define NET_MAX_FRAME		65550	/* largest GSO frame: 64 KiB + Ethernet + VLAN */
 #define NET_CONFIG_LEN		12	/* mac, status, max_virtqueue_pairs, mtu */
-/* Transmit polling after a kick (see tx_poll()). */
-#define NET_POLL_NS		50000
-#define NET_POLL_MAX_NS		1000000
 
 /* Feature bits (5.1.3). */
 #define F_CSUM		0
@@ -183,15 +179,15 @@ static int tx_one(struct virtio_net *n, unsigned int pair, const struct virtq_ch
  * Send what the guest queued, then ask for a kick on the next frame (and
  * go on if frames came meanwhile). Stops early while the backend is full.
  */
-static unsigned int tx_process(struct virtio_net *n, struct virtio_queue *q, bool rearm)
+static void tx_process(struct virtio_net *n, struct virtio_queue *q)
 {
 	struct virtq_chain c = { .segs = n->segs, .max_segs = NET_QUEUE_SIZE };
-	unsigned int pair = q->index / 2, taken = 0;
+	unsigned int pair = q->index / 2;
 	uint16_t old_used = q->vq.used_idx;
 	int ret;
 
 	if (n->tx_blocked)
-		return 0;
+		return;
 	do {
 		while ((ret = virtq_pop(&q->vq, &c)) > 0) {
 			int sent = tx_one(n, pair, &c);
@@ -205,47 +201,12 @@ static unsigned int tx_process(struct virtio_net *n, struct virtio_queue *q, boo
 			}
 			counter_add(sent ? &n->tx_packets : &n->tx_dropped, 1);
 			virtq_push(&q->vq, &c, 0);
-			taken++;
 		}
-	} while (ret == 0 && rearm && !n->tx_blocked && virtq_enable_notify(&q->vq));
+	} while (ret == 0 && !n->tx_blocked && virtq_enable_notify(&q->vq));
 	if (ret < 0)
 		virtio_set_needs_reset(&n->vdev, "transmitq%u: malformed descriptor chain", pair);
 	if (virtq_needs_notify(&q->vq, old_used))
 		virtio_queue_interrupt(&n->vdev, q);
-	return taken;
-}
-
-/*
- * After a kick, keep taking frames without kicks for up to NET_POLL_NS
- * after the last one and NET_POLL_MAX_NS in all, as virtio-blk does: a
- * guest streaming frames then does not pay a notification exit per batch.
- * Polling stops as soon as anything else on the I/O thread is ready (the
- * tap's receive side above all: a TCP sender waits for its ACKs). The
- * lock is dropped while idle; the queue may be reset meanwhile.
- */
-static void tx_poll(struct virtio_net *n, struct virtio_queue *q)
-{
-	uint64_t start = monotonic_ns(), deadline = start + NET_POLL_NS, now;
-	struct evloop *io = n->vdev.vm->io;
-
-	virtq_disable_notify(&q->vq);
-	for (;;) {
-		if (n->tx_blocked)
-			break;
-		if (virtq_avail_pending(&q->vq) && tx_process(n, q, false))
-			deadline = monotonic_ns() + NET_POLL_NS;
-		now = monotonic_ns();
-		if (now >= deadline || now - start >= NET_POLL_MAX_NS ||
-		    (io && evloop_others_ready(io)))
-			break;
-		pthread_mutex_unlock(&n->vdev.lock);
-		__builtin_ia32_pause();
-		pthread_mutex_lock(&n->vdev.lock);
-		if (!virtio_dev_live(&n->vdev) || !q->enabled || q->vq.broken)
-			return;
-	}
-	/* Kicks back on; frames that slipped in before that are ours. */
-	tx_process(n, q, true);
 }
 
 
@@ -507,7 +468,7 @@ static void on_tx_wake(void *opaque)
 	n->tx_blocked = false;
 	q = &n->vdev.queues[1];
 	if (virtio_dev_live(&n->vdev) && q->enabled && !q->vq.broken) {
-		tx_process(n, q, true);
+		tx_process(n, q);
 	}
 	pthread_mutex_unlock(&n->vdev.lock);
 }
@@ -574,9 +535,7 @@ static void net_queue_notify(struct virtio_dev *vdev, struct virtio_queue *q)
 	if (n->ctrl && q->index == 2 * n->pairs) {
 		ctrl_process(n, q);
 	} else if (q->index % 2) {
-		tx_process(n, q, true);
-		if (n->be->poll_tx)
-			tx_poll(n, q);
+		tx_process(n, q);
 	} else if (n->be->rx_fds[pair] >= 0) {
 		/* New receive buffers: read what waits on the tap. */
 		rx_resume(n, pair);
