@@ -19,6 +19,7 @@
 #define PF_ERR_USER		(1ULL << 2)
 #define PF_ERR_FETCH		(1ULL << 4)
 #define DR7_L0			(1ULL << 0)
+#define DR7_L1			(1ULL << 2)
 #define IDT_CHECK_PERIOD_NS	2000000ULL
 
 bool pvm_host_detect(void)
@@ -177,19 +178,29 @@ enum pvm_action pvm_handle_emulation_failure(struct vcpu *vcpu)
 	return PVM_HANDLED;
 }
 
-static int set_guest_debug(struct vcpu *vcpu, uint64_t bp, bool singlestep)
+/*
+ * Arm DR0 on this vCPU's #PF handler and DR1 on vCPU 0's if it differs,
+ * or (singlestep) no breakpoint but a single step, to get past one.
+ */
+static int set_guest_debug(struct vcpu *vcpu, bool singlestep)
 {
 	struct kvm_guest_debug dbg = { 0 };
+	uint64_t own = vcpu->pvm.pf_handler, shared = vcpu->pvm.shared_handler;
 
-	if (bp || singlestep)
-		dbg.control = KVM_GUESTDBG_ENABLE;
-	if (bp) {
-		dbg.control |= KVM_GUESTDBG_USE_HW_BP;
-		dbg.arch.debugreg[0] = bp;
-		dbg.arch.debugreg[7] = DR7_L0;	/* execute, 1 byte */
+	if (singlestep) {
+		dbg.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;
+	} else {
+		if (own) {
+			dbg.arch.debugreg[0] = own;
+			dbg.arch.debugreg[7] |= DR7_L0;	/* execute, 1 byte */
+		}
+		if (shared && shared != own) {
+			dbg.arch.debugreg[1] = shared;
+			dbg.arch.debugreg[7] |= DR7_L1;
+		}
+		if (dbg.arch.debugreg[7])
+			dbg.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP;
 	}
-	if (singlestep)
-		dbg.control |= KVM_GUESTDBG_SINGLESTEP;
 	if (ioctl(vcpu->fd, KVM_SET_GUEST_DEBUG, &dbg) < 0)
 		return -errno;
 	return 0;
@@ -222,23 +233,53 @@ static uint64_t read_pf_handler(struct vcpu *vcpu, const struct kvm_sregs *sregs
 			  (uint32_t)gate[11] << 24) << 32;
 }
 
+/* vCPU 0's handler moved: have every other vCPU look at once. */
+static void recheck_others(struct vm *vm)
+{
+	unsigned int i;
+
+	for (i = 1; i < vm->nr_vcpus; i++) {
+		atomic_store(&vm->vcpus[i].pvm.recheck, true);
+		vcpu_kick(&vm->vcpus[i]);
+	}
+}
+
 int pvm_refresh_breakpoint(struct vcpu *vcpu)
 {
+	struct vm *vm = vcpu->vm;
+	bool forced = atomic_exchange(&vcpu->pvm.recheck, false);
 	struct kvm_sregs sregs;
-	uint64_t t = now_ns(), handler;
+	uint64_t t = now_ns(), own, shared = 0;
 
-	if (vcpu->pvm.stepping || t - vcpu->pvm.last_idt_check_ns < IDT_CHECK_PERIOD_NS)
+	if (vcpu->pvm.stepping) {
+		if (forced)	/* after the step */
+			atomic_store(&vcpu->pvm.recheck, true);
+		return 0;
+	}
+	if (!forced && t - vcpu->pvm.last_idt_check_ns < IDT_CHECK_PERIOD_NS)
 		return 0;
 	vcpu->pvm.last_idt_check_ns = t;
 	if (ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
 		return -errno;
-	handler = read_pf_handler(vcpu, &sregs);
-	if (handler == vcpu->pvm.pf_handler)
+	own = read_pf_handler(vcpu, &sregs);
+	if (vcpu->id == 0 && own != atomic_load(&vm->pvm_pf_handler)) {
+		atomic_store(&vm->pvm_pf_handler, own);
+		recheck_others(vm);
+	}
+	if (vcpu->id)
+		shared = atomic_load(&vm->pvm_pf_handler);
+	if (own == vcpu->pvm.pf_handler && shared == vcpu->pvm.shared_handler)
 		return 0;
-	vm_log(vcpu->vm, "vcpu%u: #PF handler at %#llx, arming SYSCALL repair",
-	       vcpu->id, (unsigned long long)handler);
-	vcpu->pvm.pf_handler = handler;
-	return set_guest_debug(vcpu, handler, false);
+	if (shared && shared != own)
+		vm_log(vm, "vcpu%u: #PF handler at %#llx and vCPU 0's at %#llx, "
+		       "arming SYSCALL repair", vcpu->id,
+		       (unsigned long long)own, (unsigned long long)shared);
+	else
+		vm_log(vm, "vcpu%u: #PF handler at %#llx, arming SYSCALL repair",
+		       vcpu->id, (unsigned long long)own);
+	vcpu->pvm.pf_handler = own;
+	vcpu->pvm.shared_handler = shared;
+	return set_guest_debug(vcpu, false);
 }
 
 static int get_msrs(struct vcpu *vcpu, const uint32_t *idx, uint64_t *val,
@@ -334,10 +375,10 @@ enum pvm_action pvm_handle_debug(struct vcpu *vcpu)
 	if (vcpu->pvm.stepping) {
 		/* Stepped past the handler's first instruction: re-arm. */
 		vcpu->pvm.stepping = false;
-		return set_guest_debug(vcpu, vcpu->pvm.pf_handler, false) ?
-		       PVM_FAILED : PVM_HANDLED;
+		return set_guest_debug(vcpu, false) ? PVM_FAILED : PVM_HANDLED;
 	}
-	if (!vcpu->pvm.pf_handler || d->pc != vcpu->pvm.pf_handler)
+	if (!d->pc || (d->pc != vcpu->pvm.pf_handler &&
+			d->pc != vcpu->pvm.shared_handler))
 		return PVM_NOT_MINE;
 	ret = try_repair_syscall(vcpu);
 	if (ret < 0)
@@ -355,5 +396,5 @@ enum pvm_action pvm_handle_debug(struct vcpu *vcpu)
 	if (ret > 0)
 		return PVM_HANDLED;
 	vcpu->pvm.stepping = true;
-	return set_guest_debug(vcpu, 0, true) ? PVM_FAILED : PVM_HANDLED;
+	return set_guest_debug(vcpu, true) ? PVM_FAILED : PVM_HANDLED;
 }

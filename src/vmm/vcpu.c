@@ -345,6 +345,19 @@ static int handle_exit(struct vcpu *vcpu)
 	}
 }
 
+/* kvm_pvm: keep the SYSCALL repair's breakpoints on the guest's #PF handler. */
+static void refresh_pvm_breakpoint(struct vcpu *vcpu)
+{
+	int ret;
+
+	if (!vcpu->vm->host.is_pvm)
+		return;
+	ret = pvm_refresh_breakpoint(vcpu);
+	if (ret < 0)
+		vm_log(vcpu->vm, "vcpu%u: cannot arm the SYSCALL repair: %s",
+		       vcpu->id, strerror(-ret));
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
@@ -368,6 +381,7 @@ static void *vcpu_thread(void *arg)
 				vcpu->run->immediate_exit = 0;
 				vcpu_stat_inc(vcpu, VCPU_STAT_INTR);
 				vcpu_dump_if_requested(vcpu);
+				refresh_pvm_breakpoint(vcpu);
 				continue;
 			}
 			vm_err(vm, "vcpu%u: KVM_RUN: %s", vcpu->id, strerror(errno));
@@ -376,9 +390,7 @@ static void *vcpu_thread(void *arg)
 		}
 		if (handle_exit(vcpu) < 0)
 			break;
-		if (vm->host.is_pvm && pvm_refresh_breakpoint(vcpu) < 0)
-			vm_log(vm, "vcpu%u: cannot arm the SYSCALL repair: %s",
-			       vcpu->id, strerror(errno));
+		refresh_pvm_breakpoint(vcpu);
 	}
 	return NULL;
 }

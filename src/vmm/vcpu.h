@@ -5,6 +5,7 @@
 
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -25,9 +26,11 @@ enum vcpu_stat {
 
 /* kvm_pvm SYSCALL repair: breakpoint on the guest's #PF handler. */
 struct pvm_vcpu {
-	uint64_t pf_handler;	/* linear address armed in DR0, 0 if none */
+	uint64_t pf_handler;	/* this vCPU's, armed in DR0, 0 if none */
+	uint64_t shared_handler;	/* vCPU 0's, armed in DR1 if different */
 	uint64_t last_idt_check_ns;
 	bool stepping;		/* single-stepping over the breakpoint */
+	atomic_bool recheck;	/* vCPU 0's handler moved: look now */
 };
 
 struct vcpu {

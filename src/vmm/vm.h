@@ -134,6 +134,12 @@ struct vm {
 	unsigned int nr_parked;
 	/* Each vCPU dumps its registers once and clears its bit (SIGQUIT). */
 	atomic_ulong dump_request;
+	/*
+	 * kvm_pvm SYSCALL repair: vCPU 0's #PF handler. Other vCPUs arm it
+	 * too, because an AP may load the shared IDT and run user code
+	 * without ever exiting to us in between.
+	 */
+	_Atomic uint64_t pvm_pf_handler;
 
 	/* The kernel command line actually passed (with work-arounds). */
 	char *effective_cmdline;
