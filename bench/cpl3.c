@@ -17,11 +17,6 @@
 #define RPL3		3
 #define RFLAGS_IOPL3	0x3000
 #define RFLAGS_FIXED	0x0002
-#define CR4_SMEP	(1UL << 20)
-#define CR4_SMAP	(1UL << 21)
-#define PTE_P		0x001ULL
-#define PTE_U		0x004ULL
-#define PTE_ADDR	0x000ffffffffff000ULL
 
 #define PM_TIMER_HZ	3579545ULL
 #define FADT_PM_TMR_BLK	76
@@ -39,18 +34,12 @@ static uint8_t user_stack[USER_STACK] __attribute__((aligned(16)));
  * and the emulated IN/OUT consult this bitmap instead. There is no IDT
  * either, so the TSS is there for the bitmap alone.
  */
-struct tss64 {
-	uint32_t reserved0;
-	uint64_t rsp[3];
-	uint64_t reserved1;
-	uint64_t ist[7];
-	uint64_t reserved2;
-	uint16_t reserved3;
-	uint16_t iomap_base;
+struct tss_iomap {
+	struct tss64 tss;
 	uint8_t iomap[65536 / 8 + 1];	/* + the all-ones byte that ends it */
 } __attribute__((packed));
 
-static struct tss64 tss __attribute__((aligned(16)));
+static struct tss_iomap tss __attribute__((aligned(16)));
 
 /* Written by ltr (the busy bit), so not const. */
 static uint64_t user_gdt[] __attribute__((aligned(16))) = {
@@ -97,36 +86,12 @@ void pm_timer_find(const struct hvm_start_info *si, struct pm_timer *pm)
 	pm->mask = fadt_u32(fadt, FADT_FLAGS) & FADT_TMR_VAL_EXT ? 0xffffffff : 0xffffff;
 }
 
-/* Set U on every level of the 4 GiB identity map: CPL3 may touch it all. */
-static void map_for_user(void)
-{
-	uint64_t cr3, cr4, *pml4, *pdpt, *pd;
-	unsigned int i, j;
-
-	__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
-	cr4 &= ~(CR4_SMEP | CR4_SMAP);		/* CPL0 code now sits on user pages */
-	__asm__ volatile("mov %0, %%cr4" : : "r"(cr4));
-	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
-	pml4 = (uint64_t *)(cr3 & PTE_ADDR);
-	pml4[0] |= PTE_U;
-	pdpt = (uint64_t *)(pml4[0] & PTE_ADDR);
-	for (i = 0; i < 4; i++) {
-		if (!(pdpt[i] & PTE_P))
-			continue;
-		pdpt[i] |= PTE_U;
-		pd = (uint64_t *)(pdpt[i] & PTE_ADDR);
-		for (j = 0; j < 512; j++)
-			pd[j] |= PTE_U;
-	}
-	__asm__ volatile("mov %0, %%cr3" : : "r"(cr3) : "memory");
-}
-
 /* A 16-byte system descriptor for tss, then ltr. */
 static void load_tss(void)
 {
 	uint64_t base = (uint64_t)&tss, limit = sizeof(tss) - 1;
 
-	tss.iomap_base = (uint16_t)offsetof(struct tss64, iomap);
+	tss.tss.iomap_base = (uint16_t)offsetof(struct tss_iomap, iomap);
 	tss.iomap[sizeof(tss.iomap) - 1] = 0xff;
 	user_gdt[SEL_TSS / 8] = (limit & 0xffff) | (base & 0xffffff) << 16 |
 		(uint64_t)(TSS_TYPE_AVAIL | DESC_PRESENT) << 40 |
@@ -144,7 +109,7 @@ void cpl3_enter(void (*user_main)(void))
 	/* As if called: the ABI wants rsp + 8 16-byte aligned at entry. */
 	uint64_t sp = (uint64_t)(user_stack + USER_STACK) - 8;
 
-	map_for_user();
+	identity_map_user();
 	__asm__ volatile("lgdt %0" : : "m"(gdtr));
 	load_tss();
 	/* IOPL 3 for port I/O and cli on hosts that honour it, IF clear. */

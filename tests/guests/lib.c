@@ -447,3 +447,32 @@ bool list_has(const char *list, const char *name)
 	}
 	return false;
 }
+
+#define CR4_SMEP	(1UL << 20)
+#define CR4_SMAP	(1UL << 21)
+#define PTE_PRESENT	0x001ULL
+#define PTE_USER	0x004ULL
+#define PTE_ADDR	0x000ffffffffff000ULL
+
+void identity_map_user(void)
+{
+	uint64_t cr3, cr4, *pml4, *pdpt, *pd;
+	unsigned int i, j;
+
+	__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+	cr4 &= ~(CR4_SMEP | CR4_SMAP);
+	__asm__ volatile("mov %0, %%cr4" : : "r"(cr4));
+	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
+	pml4 = (uint64_t *)(cr3 & PTE_ADDR);
+	pml4[0] |= PTE_USER;
+	pdpt = (uint64_t *)(pml4[0] & PTE_ADDR);
+	for (i = 0; i < 4; i++) {
+		if (!(pdpt[i] & PTE_PRESENT))
+			continue;
+		pdpt[i] |= PTE_USER;
+		pd = (uint64_t *)(pdpt[i] & PTE_ADDR);
+		for (j = 0; j < 512; j++)
+			pd[j] |= PTE_USER;
+	}
+	__asm__ volatile("mov %0, %%cr3" : : "r"(cr3) : "memory");
+}

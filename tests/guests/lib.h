@@ -192,6 +192,23 @@ unsigned int checks_run(void);
 /* Print "<name>: N checks, M failed" and debug-exit 0 (pass) or 1 (fail). */
 void finish(const char *name) __attribute__((noreturn));
 
+/* The 64-bit TSS; an I/O permission bitmap may follow it. */
+struct tss64 {
+	uint32_t reserved0;
+	uint64_t rsp[3];
+	uint64_t reserved1;
+	uint64_t ist[7];
+	uint64_t reserved2;
+	uint16_t reserved3;
+	uint16_t iomap_base;
+} __attribute__((packed));
+
+/*
+ * Set U on every level of the 4 GiB identity map, so CPL3 may touch it
+ * all, and clear CR4.SMEP/SMAP, so CPL0 code still runs on those pages.
+ */
+void identity_map_user(void);
+
 /* Leave through the debug-exit port: skiff exits with (v << 1) | 1. */
 void debug_exit(uint32_t v) __attribute__((noreturn));
 

@@ -9,40 +9,17 @@
 #include "lib.h"
 #include "smp.h"
 
-#define ICR_INIT		0x00000500
-#define ICR_STARTUP		0x00000600
-#define ICR_LEVEL_ASSERT	0x00004000
-#define ICR_BUSY		0x00001000
-#define SVR_ENABLE		0x00000100
-
-/* ~1 us per emulated instruction: bounds of a few hundred ms to ~2 s. */
-#define ICR_SPINS		10000
+/* ~1 us per emulated instruction: a bound of ~2 s. */
 #define ARRIVAL_SPINS		400000
-
-extern const uint8_t ap_tramp_start[], ap_tramp_end[];
-void ap_main(uint32_t id);
 
 /* Written by the APs, read by the BSP. */
 static uint32_t ap_arrived;
 static uint64_t ap_id_mask;
-/* LAPIC id i runs on ap_stacks[i]: smp_trampoline.S points RSP at its end. */
-uint8_t ap_stacks[AP_MAX][1 << AP_STACK_SHIFT] __attribute__((aligned(16)));
 
 void ap_main(uint32_t id)
 {
 	__atomic_fetch_or(&ap_id_mask, 1ULL << id, __ATOMIC_SEQ_CST);
 	__atomic_fetch_add(&ap_arrived, 1, __ATOMIC_SEQ_CST);
-}
-
-static bool send_ipi(uint32_t dest, uint32_t icr)
-{
-	unsigned int spins = ICR_SPINS;
-
-	lapic_write(LAPIC_ICR_HI, dest << 24);
-	lapic_write(LAPIC_ICR_LO, icr);
-	while ((lapic_read(LAPIC_ICR_LO) & ICR_BUSY) && --spins)
-		cpu_relax();
-	return spins != 0;
 }
 
 static unsigned int popcount64(uint64_t v)
@@ -57,31 +34,17 @@ static unsigned int popcount64(uint64_t v)
 int guest_main(const struct hvm_start_info *si)
 {
 	const char *cl = cmdline(si);
-	uint32_t bsp, id, vector = AP_TRAMP_BASE >> 12, arrived = 0;
+	uint32_t arrived = 0;
 	unsigned int spins = ARRIVAL_SPINS;
-	uint64_t cpus = 0, mask, want = 0;
-	bool ipis_ok = true, have_cpus;
+	uint64_t cpus = 0, mask, want;
+	bool ipis_ok, have_cpus;
 
 	printf_("smp: cmdline \"%s\"\n", cl);
 	have_cpus = cmdline_u64(cl, "cpus", &cpus);
 	if (!check(have_cpus && cpus >= 1 && cpus <= AP_MAX,
 		   "cpus=%lu on the cmdline, 1..%u", cpus, AP_MAX))
 		finish("smp");
-	bsp = lapic_read(LAPIC_ID) >> 24;
-	printf_("smp: BSP LAPIC id %u, trampoline %lu bytes at 0x%x (SIPI vector 0x%x)\n",
-		bsp, (uint64_t)(ap_tramp_end - ap_tramp_start), AP_TRAMP_BASE, vector);
-	memcpy((void *)AP_TRAMP_BASE, ap_tramp_start, ap_tramp_end - ap_tramp_start);
-	lapic_write(LAPIC_SVR, lapic_read(LAPIC_SVR) | SVR_ENABLE | 0xff);
-
-	for (id = 0; id < cpus; id++) {
-		if (id == bsp)
-			continue;
-		want |= 1ULL << id;
-		printf_("smp: INIT, SIPI, SIPI to LAPIC id %u\n", id);
-		ipis_ok &= send_ipi(id, ICR_INIT | ICR_LEVEL_ASSERT);
-		ipis_ok &= send_ipi(id, ICR_STARTUP | ICR_LEVEL_ASSERT | vector);
-		ipis_ok &= send_ipi(id, ICR_STARTUP | ICR_LEVEL_ASSERT | vector);
-	}
+	ipis_ok = smp_start_aps((uint32_t)cpus, &want);
 	check(ipis_ok, "ICR accepted every IPI (delivery status cleared)");
 
 	while (spins && (arrived = __atomic_load_n(&ap_arrived, __ATOMIC_SEQ_CST)) <

@@ -9,4 +9,17 @@
 #define AP_STACK_SHIFT	12		/* 4 KiB per AP */
 #define LAPIC_MMIO_ID	0xfee00020
 
+#ifndef __ASSEMBLER__
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * BSP: start LAPIC ids 0..cpus-1 but its own (smp_boot.c); want gets
+ * their bits. False if the ICR did not take an IPI.
+ */
+bool smp_start_aps(uint32_t cpus, uint64_t *want);
+/* Each AP calls this, on its own stack, in long mode at CPL0. */
+void ap_main(uint32_t id);
+#endif
+
 #endif
