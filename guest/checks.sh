@@ -8,8 +8,11 @@
 #                4 MiB to .1:5555, then take a file on port 6666
 #   net-user:P   DHCP on eth0 (user-mode networking), send 4 MiB to the
 #                host's loopback port P (10.0.2.2:P), then take a file on 6667
+#   net-mq:P     eth1 = 192.168.78.2/24, a tap with a queue pair per vCPU:
+#                send 1 MiB from each vCPU at once (taskset), to the host's
+#                192.168.78.1:P and :P+1 (NETSENT-MQ <md5>)
 # The network tasks print NETSENT <md5> for what they sent, NET-LISTEN
-# <port> when they wait for the host, and NETRECV <md5> for what came.
+# <port> when they wait for the host, and NETRECV <md5> <bytes> for what came.
 # One line per check,
 #   CHECK <name>: ok
 #   CHECK <name>: FAIL <detail>
@@ -20,7 +23,7 @@
 # kernel log once.
 
 if [ $# -lt 1 ] || [ -z "$1" ] || [ -z "${1##*[!0-9]*}" ]; then
-	echo "usage: skiff-checks EXPECTED_CPUS [disk-write|disk-verify|hwrng|net-tap|net-user:PORT|dns:NAME:IP]..." >&2
+	echo "usage: skiff-checks EXPECTED_CPUS [disk-write|disk-verify|hwrng|net-tap|net-user:PORT|net-mq:PORT|dns:NAME:IP]..." >&2
 	exit 2
 fi
 want_cpus=$1
@@ -251,7 +254,9 @@ net_exchange() {
 	if nc -l -p "$4" >/tmp/net.in; then
 		md5sum /tmp/net.in >/tmp/net.sum
 		read -r got _ </tmp/net.sum
-		echo "NETRECV $got"
+		wc -c </tmp/net.in >/tmp/net.size
+		read -r size </tmp/net.size
+		echo "NETRECV $got $size"
 		pass "$1-receive"
 	else
 		fail "$1-receive" "nc -l -p $4 failed"
@@ -283,6 +288,37 @@ task_net_user() {
 	*) fail net-user-address "$(cat /tmp/addr.out)" ;;
 	esac
 	net_exchange net-user 10.0.2.2 "$1" 6667
+}
+
+# net-mq:PORT  needs 2 vCPUs: the guest's transmit queue follows the
+# sending CPU (XPS), so a sender pinned to each vCPU loads both queue pairs.
+task_net_mq() {
+	local port=$1 pid0 pid1 rc0 rc1 q
+	ip link set eth1 up
+	ip addr add 192.168.78.2/24 dev eth1
+	q=$(ls /sys/class/net/eth1/queues 2>&1)
+	case "$q" in
+	*rx-1*tx-1*) pass net-mq-queues ;;
+	*) fail net-mq-queues "eth1 has queues: $q" ;;
+	esac
+	# 1 MiB each: enough frames on every queue, and ~30 s, not ~2 min.
+	cat /bin/busybox /lib/x86_64-linux-gnu/libc.so.6 | head -c 1048576 >/tmp/net.mq
+	md5sum /tmp/net.mq >/tmp/net.sum
+	read -r q _ </tmp/net.sum
+	echo "NETSENT-MQ $q"
+	taskset -c 0 nc 192.168.78.1 "$port" </tmp/net.mq &
+	pid0=$!
+	taskset -c 1 nc 192.168.78.1 $((port + 1)) </tmp/net.mq &
+	pid1=$!
+	wait $pid0
+	rc0=$?
+	wait $pid1
+	rc1=$?
+	if [ $rc0 -eq 0 ] && [ $rc1 -eq 0 ]; then
+		pass net-mq-send
+	else
+		fail net-mq-send "nc to :$port exited $rc0, to :$((port + 1)) $rc1"
+	fi
 }
 
 # dns:NAME:IP  after net-user: resolve NAME through user-mode networking's
@@ -333,6 +369,7 @@ for task in "$@"; do
 	net-tap) task_net_tap ;;
 	net-user:*) task_net_user "${task#net-user:}" ;;
 	dns:*) task_dns "${task#dns:}" ;;
+	net-mq:*) task_net_mq "${task#net-mq:}" ;;
 	*) fail "task-$task" "unknown task" ;;
 	esac
 done

@@ -15,7 +15,9 @@
 # pings it and moves 4 MiB each way over TCP. The second uses user-mode
 # networking: DHCP, 4 MiB to a server on the host's loopback, 4 MiB back
 # in through a port forward, and a name resolved through the DNS
-# forwarder by a resolver the test runs. No traffic leaves this machine.
+# forwarder by a resolver the test runs; with root it also has a second
+# NIC on a multiqueue tap, loaded by one sender per vCPU. It runs in the
+# first boot's namespace then. No traffic leaves this machine.
 set -u
 ROOT=${SKIFF_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$ROOT/tests/lib.sh"
@@ -112,6 +114,7 @@ skip_all() {
 	skip "linux boot, 2 vCPUs, bzImage, virtio console, disk read-back" "$1"
 	skip "tap networking" "$1"
 	skip "user-mode networking" "$1"
+	skip "tap multiqueue on 2 vCPUs" "$1"
 	exit 0
 }
 
@@ -169,19 +172,41 @@ check_transfers() {
 	check "$1: 3 MiB host -> guest over TCP arrived byte for byte" \
 		test -n "$recv" -a "$recv" = "$to_guest_md5"
 	[ -n "$recv" ] && [ "$recv" = "$to_guest_md5" ] ||
-		echo "# $1: guest got '$recv', host sent $to_guest_md5; peer: $(cat "$tmpd/peer.out" 2>/dev/null)"
+		echo "# $1: guest got '$(grep -oE 'NETRECV [0-9a-f]{32} [0-9]+' "$out" | tail -1)'," \
+			"host sent $to_guest_md5; sender: $(cat "$tmpd/sender.out" 2>/dev/null)"
+	[ -n "$sent" ] && [ "$sent" = "$got" ] ||
+		echo "# $1: guest sent '$sent'; receiver: $(cat "$tmpd/peer.out" 2>/dev/null)"
+}
+
+# check_multiqueue: both of boot 2's senders arrived whole, and each of
+# the tap's queue pairs carried frames both ways (skiff's exit log).
+check_multiqueue() {
+	local out=$tmpd/last-boot.out sent i line tx rx
+	sent=$(grep -oE 'NETSENT-MQ [0-9a-f]{32}' "$out" | tail -1 | cut -d' ' -f2)
+	for i in 0 1; do
+		check "tap multiqueue: the sender on vCPU $i arrived byte for byte" \
+			test -n "$sent" -a "$sent" = "$(cut -d' ' -f3 "$tmpd/mq$i.out" 2>/dev/null)"
+		line=$(grep -oE "virtio-net1: queue pair $i: sent [0-9]+ frames, received [0-9]+" "$out")
+		tx=$(echo "$line" | awk '{print $6}')
+		rx=$(echo "$line" | awk '{print $9}')
+		echo "# tap multiqueue, queue pair $i: ${tx:-?} frames from the guest, ${rx:-?} to it"
+		check "tap multiqueue: queue pair $i carried frames both ways" \
+			test "${tx:-0}" -ge 10 -a "${rx:-0}" -ge 10
+	done
 }
 
 # Boot 1's network: a tap in a namespace of our own, host end .1.
 tap_hook() {
 	wait_marker "$1" "NET-LISTEN 6666" &&
-		ip netns exec "$ns" "$NETPEER" send 192.168.77.2 6666 "$tmpd/to-guest" >/dev/null
+		ip netns exec "$ns" "$NETPEER" send 192.168.77.2 6666 "$tmpd/to-guest" \
+			>"$tmpd/sender.out" 2>&1
 }
 
 # Boot 2's network: user mode; the host end is loopback.
 user_hook() {
 	wait_marker "$1" "NET-LISTEN 6667" &&
-		"$NETPEER" send 127.0.0.1 "$fwd_port" "$tmpd/to-guest" >/dev/null
+		"${NSX[@]}" "$NETPEER" send 127.0.0.1 "$fwd_port" "$tmpd/to-guest" \
+			>"$tmpd/sender.out" 2>&1
 }
 
 free_port() {
@@ -214,19 +239,38 @@ boot "1 vCPU, vmlinux, SIGTERM" 1 button "disk-write hwrng $tap_task" \
 after_write=$(allocated_kib "$img")
 echo "# image: $after_write KiB allocated after mkfs and writes"
 
-BOOT_PREFIX=()
+# Boot 2 runs in the test's namespace too when there is one: its loopback
+# is the host end of user-mode networking, and a second NIC, a tap with two
+# queue pairs (ske2e1, host end 192.168.78.1), takes a sender per vCPU.
+NSX=()
+mq_task=
+mq_opts=()
+if [ -n "$tap_task" ]; then
+	NSX=(ip netns exec "$ns")
+	"${NSX[@]}" ip link set lo up
+	"${NSX[@]}" ip tuntap add mode tap multi_queue name ske2e1
+	"${NSX[@]}" ip addr add 192.168.78.1/24 dev ske2e1
+	"${NSX[@]}" ip link set ske2e1 up
+	"${NSX[@]}" "$NETPEER" recv 5556 "$tmpd/mq0" 192.168.78.1 >"$tmpd/mq0.out" &
+	"${NSX[@]}" "$NETPEER" recv 5557 "$tmpd/mq1" 192.168.78.1 >"$tmpd/mq1.out" &
+	mq_task=net-mq:5556
+	mq_opts=(--net tap=ske2e1,queues=2)
+else
+	skip "tap multiqueue on 2 vCPUs" "needs root, /dev/net/tun and ip netns"
+fi
+BOOT_PREFIX=("${NSX[@]}")
 peer_port=$(free_port)
 fwd_port=$(free_port)
-"$NETPEER" recv "$peer_port" "$tmpd/from-guest" 127.0.0.1 >"$tmpd/peer.out" &
+"${NSX[@]}" "$NETPEER" recv "$peer_port" "$tmpd/from-guest" 127.0.0.1 >"$tmpd/peer.out" &
 # DNS forwarding: skiff runs in a mount namespace whose /etc/resolv.conf
 # names a resolver of ours on 127.0.0.77 that knows one name; the guest
 # asks 10.0.2.3 for it. No query leaves this machine.
 dns_task=
 if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null && [ -e /etc/resolv.conf ]; then
 	echo "nameserver 127.0.0.77" >"$tmpd/resolv.conf"
-	"$NETPEER" dns 127.0.0.77 53 skiff-e2e.test 192.0.2.77 >"$tmpd/dns.out" 2>&1 &
+	"${NSX[@]}" "$NETPEER" dns 127.0.0.77 53 skiff-e2e.test 192.0.2.77 >"$tmpd/dns.out" 2>&1 &
 	dns_pid=$!
-	BOOT_PREFIX=(unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"'
+	BOOT_PREFIX=("${NSX[@]}" unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"'
 		"$tmpd/resolv.conf")
 	dns_task=dns:skiff-e2e.test:192.0.2.77
 else
@@ -234,15 +278,17 @@ else
 	skip "user-mode DNS forwarding" "needs root and unshare"
 fi
 BOOT_HOOK=user_hook
-boot "2 vCPUs, bzImage, virtio console" 2 exit "disk-verify net-user:$peer_port $dns_task" \
+boot "2 vCPUs, bzImage, virtio console" 2 exit \
+	"disk-verify net-user:$peer_port $dns_task $mq_task" \
 	--kernel "$CUR/bzImage" --initrd "$CUR/initramfs.cpio" --console virtio "${disk[@]}" \
-	--net "user,hostfwd=tcp:127.0.0.1:$fwd_port-:6667"
+	--net "user,hostfwd=tcp:127.0.0.1:$fwd_port-:6667" "${mq_opts[@]}"
 check_transfers "user"
 if [ -n "$dns_task" ]; then
 	kill "$dns_pid" 2>/dev/null
 	check "user: the guest's DNS query reached the host's resolver through skiff" \
 		grep -q '^DNS-QUERY skiff-e2e.test 1' "$tmpd/dns.out"
 fi
+[ -n "$mq_task" ] && check_multiqueue
 after_trim=$(allocated_kib "$img")
 echo "# image: $after_trim KiB allocated after deleting the files and fstrim"
 # The files were 4 MiB; fstrim must have punched (most of) them out.

@@ -5,7 +5,9 @@
                                     (default 0.0.0.0), write what arrives to
                                     OUT, print "RECEIVED <bytes> <md5>"
   netpeer.py send HOST PORT FILE    connect (retrying for up to 60 s) and
-                                    send FILE, print "SENT <bytes> <md5>"
+                                    send FILE, print "SENT <bytes> <md5>",
+                                    or "SEND-FAILED after <bytes>: <why>"
+                                    and exit 1 (a stall of 300 s fails)
   netpeer.py dns ADDR PORT NAME IP  a DNS server on UDP ADDR:PORT that knows
                                     one A record, NAME -> IP; prints
                                     "DNS-QUERY <name> <type>" per query
@@ -47,8 +49,17 @@ def send(host, port, path):
             if time.time() > deadline:
                 raise
             time.sleep(0.5)
-    s.sendall(data)
-    s.shutdown(socket.SHUT_WR)
+    # A guest on kvm_pvm takes ~30 s for 3 MiB and TCP backs off when it
+    # stalls: a short timeout would cut the stream and look like corruption.
+    s.settimeout(300)
+    view, done = memoryview(data), 0
+    try:
+        while done < len(data):
+            done += s.send(view[done:done + (1 << 16)])
+        s.shutdown(socket.SHUT_WR)
+    except OSError as e:
+        print("SEND-FAILED after %d of %d bytes: %s" % (done, len(data), e), flush=True)
+        sys.exit(1)
     s.close()
     print("SENT %d %s" % (len(data), hashlib.md5(data).hexdigest()), flush=True)
 

@@ -1016,6 +1016,35 @@ static ssize_t packet_recv(int s, uint8_t *buf, size_t len, int ms)
 	}
 }
 
+struct metric_probe {
+	const char *key;
+	uint64_t value;
+	bool found;
+};
+
+static void probe_metric(void *ctx, const char *key, uint64_t value)
+{
+	struct metric_probe *m = ctx;
+
+	if (strcmp(key, m->key))
+		return;
+	m->value = value;
+	m->found = true;
+}
+
+/* The NIC's counter key, as GET /metrics would show it. */
+static uint64_t net_metric(struct fixture *f, const char *key)
+{
+	struct metric_probe m = { .key = key };
+	struct vm_device *d;
+
+	for (d = f->dt->vm->devices; d; d = d->next)
+		if (d->metrics && d->kind && !strcmp(d->kind, "net"))
+			d->metrics(d->state, probe_metric, &m);
+	assert_true(m.found);
+	return m.value;
+}
+
 static void test_tap_multiqueue(void **state)
 {
 	struct fixture *f = *state;
@@ -1049,6 +1078,10 @@ static void test_tap_multiqueue(void **state)
 	tx_frame(f, 3, NULL, frame, sizeof(frame));
 	assert_int_equal(packet_recv(f->pkt, got, sizeof(got), WAIT_MS), sizeof(frame));
 	assert_memory_equal(got, frame, sizeof(frame));
+	/* Counted against the pair it went out on. */
+	assert_int_equal(net_metric(f, "queue1_tx_packets"), 1);
+	assert_int_equal(net_metric(f, "queue0_tx_packets"), 0);
+	assert_int_equal(net_metric(f, "tx_packets"), 1);
 	/* A command without room for the ack is a driver error. */
 	{
 		uint64_t c = vdrv_alloc(&f->d, 4);

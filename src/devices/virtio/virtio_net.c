@@ -105,6 +105,8 @@ struct virtio_net {
 	/* Counters for the log and the control API (vmm/metrics.h). */
 	uint64_t tx_packets, tx_dropped, rx_packets, rx_dropped;
 	uint64_t tx_bytes, rx_bytes;
+	/* Frames per queue pair: shows whether an SMP guest spreads load. */
+	uint64_t pair_tx[NET_MAX_QUEUES], pair_rx[NET_MAX_QUEUES];
 };
 
 static bool has(const struct virtio_net *n, unsigned int bit)
@@ -200,6 +202,8 @@ static void tx_process(struct virtio_net *n, struct virtio_queue *q)
 				break;
 			}
 			counter_add(sent ? &n->tx_packets : &n->tx_dropped, 1);
+			if (sent)
+				counter_add(&n->pair_tx[pair], 1);
 			virtq_push(&q->vq, &c, 0);
 		}
 	} while (ret == 0 && !n->tx_blocked && virtq_enable_notify(&q->vq));
@@ -384,6 +388,7 @@ static void rx_from_tap(struct virtio_net *n, unsigned int pair)
 		}
 		rx_commit(n, q, chains, (uint32_t)len, nr_iov);
 		counter_add(&n->rx_packets, 1);
+		counter_add(&n->pair_rx[pair], 1);
 		counter_add(&n->rx_bytes, (uint64_t)len - NET_VNET_HDR_LEN);
 	}
 	if (virtq_needs_notify(&q->vq, old_used))
@@ -444,6 +449,7 @@ static bool deliver(void *opaque, const struct iovec *iov, int iovcnt)
 		cursor_put(&cur, iov[i].iov_base, iov[i].iov_len);
 	rx_commit(n, q, chains, len, nr_iov);
 	counter_add(&n->rx_packets, 1);
+	counter_add(&n->pair_rx[0], 1);
 	counter_add(&n->rx_bytes, len - NET_VNET_HDR_LEN);
 	ok = true;
 	if (virtq_needs_notify(&q->vq, old_used))
@@ -618,6 +624,10 @@ static void net_destroy(struct virtio_dev *vdev)
 	       "(%llu dropped)", vdev->name,
 	       (unsigned long long)n->tx_packets, (unsigned long long)n->tx_dropped,
 	       (unsigned long long)n->rx_packets, (unsigned long long)n->rx_dropped);
+	for (unsigned int i = 0; n->pairs > 1 && i < n->pairs; i++)
+		vm_log(vdev->vm, "%s: queue pair %u: sent %llu frames, received %llu",
+		       vdev->name, i, (unsigned long long)n->pair_tx[i],
+		       (unsigned long long)n->pair_rx[i]);
 	if (n->be)
 		n->be->ops->close(n->be);
 	free(n->tx_buf);
@@ -634,6 +644,14 @@ static void net_metrics(struct virtio_dev *vdev, metric_emit_fn emit, void *ctx)
 	emit(ctx, "tx_packets", counter_read(&n->tx_packets));
 	emit(ctx, "tx_bytes", counter_read(&n->tx_bytes));
 	emit(ctx, "tx_dropped", counter_read(&n->tx_dropped));
+	for (unsigned int i = 0; n->pairs > 1 && i < n->pairs; i++) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "queue%u_rx_packets", i);
+		emit(ctx, key, counter_read(&n->pair_rx[i]));
+		snprintf(key, sizeof(key), "queue%u_tx_packets", i);
+		emit(ctx, key, counter_read(&n->pair_tx[i]));
+	}
 }
 
 static const struct virtio_dev_ops net_ops = {
