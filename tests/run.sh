@@ -63,8 +63,10 @@ run_one() {
 	tpid=$!
 	watchdog "$tpid" "$limit" "$name" >>"$out" 2>&1 &
 	wpid=$!
+	# sed -u: Debian's awk (mawk) reads a pipe in blocks, which held a
+	# script's output back until it ended.
 	tail -n +1 -f -s 0.1 --pid="$tpid" "$out" 2>/dev/null |
-		awk '/^(not )?ok/ { print; fflush(); next } { print "    " $0; fflush() }'
+		sed -u -e '/^\(not \)\?ok/!s/^/    /'
 	wait "$tpid"
 	rc=$?
 	kill "$wpid" 2>/dev/null
