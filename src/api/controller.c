@@ -312,6 +312,16 @@ static int flush_metrics(struct controller *c, char *err, size_t errlen)
 	return ret;
 }
 
+int controller_flush_metrics(struct controller *c, char *err, size_t errlen)
+{
+	int ret;
+
+	pthread_mutex_lock(&c->lock);
+	ret = flush_metrics(c, err, errlen);
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
 /*
  * fc_finalize() rewrites the command line and puts the root drive first:
  * a start that fails must leave the configuration as the client set it.

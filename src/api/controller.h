@@ -67,4 +67,10 @@ void controller_handle(void *opaque, const char *method, const char *path,
 /* The GET /metrics document (also what FlushMetrics writes); new reference. */
 json_t *controller_metrics(struct controller *c);
 
+/*
+ * Append the metrics document as one line to the configured metrics_path
+ * (FlushMetrics, and skiff's periodic flush). 0, or -1 with err set.
+ */
+int controller_flush_metrics(struct controller *c, char *err, size_t errlen);
+
 #endif

@@ -683,16 +683,34 @@ static int apply_logger(struct vm_config *cfg, const struct req *r)
 	return 0;
 }
 
+/* skiff's extension: flush_interval_s, Firecracker's fixed 60 s otherwise. */
 static int apply_metrics(struct vm_config *cfg, const struct req *r)
 {
-	static const char *const known[] = { "metrics_path", NULL };
+	static const char *const known[] = { "metrics_path", "flush_interval_s", NULL };
 	const char *path = NULL;
+	unsigned long interval = 0;
 
 	if (check_fields(r, known) || require(r, "metrics_path") ||
 	    get_string(r, "metrics_path", &path) ||
+	    get_uint(r, "flush_interval_s", 1, 3600, &interval) ||
 	    check_output_file(r, "metrics_path", path))
 		return -1;
-	return set_string(r, &cfg->metrics_path, path);
+	if (set_string(r, &cfg->metrics_path, path))
+		return -1;
+	cfg->metrics_interval_s = (unsigned int)interval;
+	return 0;
+}
+
+static json_t *metrics_json(const struct vm_config *cfg)
+{
+	json_t *m = json_pack("{s:s}", "metrics_path", cfg->metrics_path);
+
+	if (m && cfg->metrics_interval_s &&
+	    json_object_set_new(m, "flush_interval_s", json_integer(cfg->metrics_interval_s))) {
+		json_decref(m);
+		return NULL;
+	}
+	return m;
 }
 
 /* ---- the resources ---- */
@@ -1140,7 +1158,7 @@ json_t *fc_vm_config_json(const struct vm_config *cfg)
 	if (logger_set(cfg))
 		ok &= add(doc, "logger", logger_json(cfg));
 	if (cfg->metrics_path)
-		ok &= add(doc, "metrics", json_pack("{s:s}", "metrics_path", cfg->metrics_path));
+		ok &= add(doc, "metrics", metrics_json(cfg));
 	if (!ok) {
 		json_decref(doc);
 		return NULL;

@@ -33,7 +33,7 @@
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
-enum { EV_SIGNAL, EV_STDIN, EV_STOP, EV_TIMER, EV_START };
+enum { EV_SIGNAL, EV_STDIN, EV_STOP, EV_TIMER, EV_START, EV_METRICS };
 
 /*
  * A second signal this soon after the first is the same request: timeout(1)
@@ -47,6 +47,7 @@ struct run_loop {
 	struct vm_config *cfg;
 	struct vm *vm;			/* NULL before the start and between boots */
 	int epfd, sigfd, timerfd, start_efd;
+	int metrics_timerfd;		/* the periodic metrics flush */
 	bool stdin_open;
 	bool shutting_down;
 	uint64_t first_signal_ns;
@@ -141,10 +142,12 @@ static int loop_setup(struct run_loop *rl, const sigset_t *sigs)
 	rl->sigfd = signalfd(-1, sigs, SFD_NONBLOCK | SFD_CLOEXEC);
 	rl->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	rl->start_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (rl->epfd < 0 || rl->sigfd < 0 || rl->timerfd < 0 || rl->start_efd < 0)
+	rl->metrics_timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (rl->epfd < 0 || rl->sigfd < 0 || rl->timerfd < 0 || rl->start_efd < 0 ||
+	    rl->metrics_timerfd < 0)
 		return -errno;
 	if (watch(rl, rl->sigfd, EV_SIGNAL) || watch(rl, rl->timerfd, EV_TIMER) ||
-	    watch(rl, rl->start_efd, EV_START))
+	    watch(rl, rl->start_efd, EV_START) || watch(rl, rl->metrics_timerfd, EV_METRICS))
 		return -errno;
 	/* stdin may be a file or /dev/null, which epoll refuses: no input. */
 	rl->stdin_open = watch(rl, STDIN_FILENO, EV_STDIN) == 0;
@@ -161,6 +164,8 @@ static void loop_teardown(struct run_loop *rl)
 		close(rl->timerfd);
 	if (rl->start_efd >= 0)
 		close(rl->start_efd);
+	if (rl->metrics_timerfd >= 0)
+		close(rl->metrics_timerfd);
 }
 
 static void on_timer(struct run_loop *rl)
@@ -176,6 +181,39 @@ static void on_timer(struct run_loop *rl)
 		vm_request_stop(rl->vm, VM_STOP_FORCED, 0);
 	}
 	pthread_mutex_unlock(&rl->ctl.lock);
+}
+
+/*
+ * Metrics go to metrics_path every flush_interval_s (Firecracker: every
+ * 60 s) while a VM runs, and once more when it stops.
+ */
+static void arm_metrics(struct run_loop *rl, bool on)
+{
+	unsigned int secs = rl->cfg->metrics_interval_s ? rl->cfg->metrics_interval_s : 60;
+	struct itimerspec its = { 0 };
+
+	if (on && rl->cfg->metrics_path)
+		its.it_value.tv_sec = its.it_interval.tv_sec = secs;
+	timerfd_settime(rl->metrics_timerfd, 0, &its, NULL);
+}
+
+static void flush_metrics(struct run_loop *rl, const struct vm *vm)
+{
+	char err[256];
+
+	if (rl->cfg->metrics_path &&
+	    controller_flush_metrics(&rl->ctl, err, sizeof(err)) < 0)
+		vm_log(vm, "metrics: %s", err);
+}
+
+static void on_metrics_timer(struct run_loop *rl)
+{
+	uint64_t ticks;
+
+	/* rl->vm changes on this thread only. */
+	if (read(rl->metrics_timerfd, &ticks, sizeof(ticks)) <= 0 || !rl->vm)
+		return;
+	flush_metrics(rl, rl->vm);
 }
 
 /* Until done() says so: the VM stopped, or a serve-mode start or signal. */
@@ -197,6 +235,9 @@ static void loop_run(struct run_loop *rl, bool (*done)(struct run_loop *rl))
 				break;
 			case EV_TIMER:
 				on_timer(rl);
+				break;
+			case EV_METRICS:
+				on_metrics_timer(rl);
 				break;
 			case EV_START:
 				if (read(rl->start_efd, &junk, sizeof(junk)) < 0)
@@ -262,6 +303,7 @@ static int boot_vm(struct run_loop *rl)
 	rl->vm = vm;
 	rl->shutting_down = false;
 	rl->ctl.state = INSTANCE_RUNNING;
+	arm_metrics(rl, true);
 	return 0;
 }
 
@@ -273,6 +315,8 @@ static int retire_vm(struct run_loop *rl, bool *restart)
 	int status;
 
 	vm_stop_vcpus(rl->vm);
+	arm_metrics(rl, false);
+	flush_metrics(rl, rl->vm);	/* the last counts */
 	pthread_mutex_lock(&rl->ctl.lock);
 	vm = rl->vm;
 	rl->vm = NULL;
@@ -573,7 +617,7 @@ static int run_vm_loop(struct run_loop *rl)
 int cli_run_vm(struct vm_config *cfg, const struct run_opts *o)
 {
 	struct run_loop rl = { .cfg = cfg, .epfd = -1, .sigfd = -1, .timerfd = -1,
-			       .start_efd = -1 };
+			       .start_efd = -1, .metrics_timerfd = -1 };
 	char title[96];
 	sigset_t sigs;
 	int status;

@@ -102,6 +102,7 @@ struct vm_config {
 	bool log_show_origin;
 	char log_module[VM_LOG_MODULE_LEN];	/* only this module's messages; "" all */
 	char *metrics_path;		/* the API's metrics: file or FIFO; NULL none */
+	unsigned int metrics_interval_s;	/* written every so often; 0: 60 s */
 };
 
 #endif

@@ -229,3 +229,25 @@ sed 's/"vcpu_count": 1/"vcpu_count": "one"/' "$T/vm.json" >"$T/bad.json"
 rc=$?
 check "--config-file with a wrong type exits 2 (exit $rc)" [ "$rc" -eq 2 ]
 check "  ... naming the field" grep -q "vcpu_count" "$T/bad.err"
+
+# ---- metrics every flush_interval_s, and once more at the end ----
+cat >"$T/metrics-vm.json" <<EOF
+{
+  "boot-source": {"kernel_image_path": "$GUESTS/ticker.elf"},
+  "machine-config": {"vcpu_count": 1, "mem_size_mib": 32},
+  "metrics": {"metrics_path": "$T/periodic.json", "flush_interval_s": 1}
+}
+EOF
+: >"$T/periodic.json"
+"$SKIFF" run --config-file "$T/metrics-vm.json" --api-sock none </dev/null >/dev/null 2>&1 &
+pid=$!
+sleep 3.5
+lines=$(wc -l <"$T/periodic.json")
+check "flush_interval_s 1: metrics written every second ($lines lines after 3.5 s)" \
+	[ "$lines" -ge 2 -a "$lines" -le 4 ]
+kill -TERM $pid
+wait_pid $pid 30
+check "  ... SIGTERM: exit 0 (exit $?)" [ $? -eq 0 ]
+check "  ... and one last line when the VM stops, each a metrics document" \
+	python3 -c 'import json,sys; l=open(sys.argv[1]).read().splitlines(); assert len(l)==int(sys.argv[2])+1, len(l); [json.loads(x)["vcpus"] for x in l]' \
+	"$T/periodic.json" "$lines"

@@ -711,6 +711,22 @@ static void test_logger_and_metrics(void **state)
 	       "metrics: metrics_path: ");
 	REJECT(&cfg, metrics(&cfg, "[]"),
 	       "metrics: the body must be a JSON object");
+	/* skiff's flush_interval_s: 1 s to 1 h; absent, Firecracker's 60 s. */
+	assert_int_equal(cfg.metrics_interval_s, 0);
+	ACCEPT(metrics(&cfg, "{\"metrics_path\": \"%s\", \"flush_interval_s\": 5}",
+		       metrics_path));
+	assert_int_equal(cfg.metrics_interval_s, 5);
+	REJECT(&cfg, metrics(&cfg, "{\"metrics_path\": \"%s\", \"flush_interval_s\": 0}",
+				   metrics_path),
+	       "metrics: flush_interval_s: must be an integer from 1 to 3600, got 0");
+	REJECT(&cfg, metrics(&cfg, "{\"metrics_path\": \"%s\", \"flush_interval_s\": 3601}",
+				   metrics_path),
+	       "metrics: flush_interval_s: must be an integer from 1 to 3600, got 3601");
+	REJECT(&cfg, metrics(&cfg, "{\"metrics_path\": \"%s\", \"flush_interval_s\": \"5\"}",
+				   metrics_path),
+	       "metrics: flush_interval_s: must be an integer");
+	ACCEPT(metrics(&cfg, "{\"metrics_path\": \"%s\"}", metrics_path));
+	assert_int_equal(cfg.metrics_interval_s, 0);
 	cli_config_free(&cfg);
 	unlink(fifo);
 }
@@ -815,7 +831,7 @@ static json_t *full_document(void)
 		  "\"entropy\": {},"
 		  "\"logger\": {\"log_path\": \"%s\", \"level\": \"Debug\", "
 		  "  \"show_level\": true, \"show_log_origin\": true, \"module\": \"vmm\"},"
-		  "\"metrics\": {\"metrics_path\": \"%s\"},"
+		  "\"metrics\": {\"metrics_path\": \"%s\", \"flush_interval_s\": 30},"
 		  "\"vsock\": null, \"balloon\": null"
 		  "}", kernel, initrd, rootfs, ro_img, log_path, metrics_path);
 }
@@ -847,6 +863,7 @@ static void test_document(void **state)
 	assert_string_equal(cfg.log_path, log_path);
 	assert_int_equal(cfg.log_level, LOG_LEVEL_DEBUG);
 	assert_string_equal(cfg.metrics_path, metrics_path);
+	assert_int_equal(cfg.metrics_interval_s, 30);
 
 	/* A bad section anywhere changes nothing, including the good ones. */
 	REJECT(&cfg, doc(&cfg, "{\"machine-config\": {\"vcpu_count\": 7, "
@@ -975,6 +992,7 @@ static void assert_same_config(const struct vm_config *a, const struct vm_config
 	assert_int_equal(a->log_show_origin, b->log_show_origin);
 	assert_string_equal(a->log_module, b->log_module);
 	assert_string_equal(a->metrics_path, b->metrics_path);
+	assert_int_equal(a->metrics_interval_s, b->metrics_interval_s);
 }
 
 static void test_json_round_trip(void **state)
