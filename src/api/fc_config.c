@@ -427,7 +427,7 @@ static int apply_drive(struct vm_config *cfg, const struct req *r)
 	/* Unsafe or Writeback: skiff always does the guest's flushes. */
 	struct vm_disk_config d = { .cache = DISK_CACHE_MODE_WRITEBACK };
 	const char *id = NULL, *path = NULL, *partuuid = NULL, *socket = NULL;
-	int cache = 0, engine = 0, slot;
+	int cache = 0, engine = 1, slot;	/* io_engine: skiff's default is Async */
 	size_t n;
 
 	if (check_fields(r, known) || get_id(r, "drive_id", &id) ||

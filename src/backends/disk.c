@@ -2,9 +2,10 @@
 /*
  * Raw disk images. Requests run on one io_uring per disk, whose eventfd
  * tells the device's I/O thread that completions are waiting. Where
- * io_uring is unavailable (kernel.io_uring_disabled, seccomp) the same
- * requests run synchronously in disk_kick(), and the eventfd is signalled
- * by hand, so a device cannot tell the two apart.
+ * io_uring is unavailable (kernel.io_uring_disabled, seccomp) or not
+ * wanted (the API's io_engine "Sync") the same requests run synchronously
+ * in disk_kick(), and the eventfd is signalled by hand, so a device cannot
+ * tell the two apart.
  *
  * A request may take several steps: short transfers are resubmitted until
  * done, and zeroing falls back from one fallocate mode to another, then to
@@ -255,12 +256,13 @@ static bool uring_disabled(void)
 	return v && *v && strcmp(v, "0");
 }
 
-static int setup_events(struct disk *d, const char *p, char *err, size_t errlen)
+static int setup_events(struct disk *d, const struct disk_opts *o, char *err, size_t errlen)
 {
 	d->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (d->efd < 0)
-		return fail(err, errlen, -errno, "%s: eventfd: %s", p, strerror(errno));
-	if (uring_disabled() || io_uring_queue_init(RING_ENTRIES, &d->ring, 0) < 0)
+		return fail(err, errlen, -errno, "%s: eventfd: %s", o->path, strerror(errno));
+	if (o->sync_io || uring_disabled() ||
+	    io_uring_queue_init(RING_ENTRIES, &d->ring, 0) < 0)
 		return 0;
 	if (io_uring_register_eventfd(&d->ring, d->efd) < 0) {
 		io_uring_queue_exit(&d->ring);
@@ -294,7 +296,7 @@ static int disk_setup(struct disk *d, const struct disk_opts *o, char *err, size
 	if (!rc && o->cache == DISK_CACHE_NONE)
 		rc = setup_direct(d, o->path, err, errlen);
 	if (!rc)
-		rc = setup_events(d, o->path, err, errlen);
+		rc = setup_events(d, o, err, errlen);
 	return rc;
 }
 

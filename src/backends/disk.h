@@ -26,6 +26,7 @@ struct disk_opts {
 	const char *path;
 	bool readonly;
 	enum disk_cache cache;
+	bool sync_io;		/* no io_uring: requests run in disk_kick() */
 };
 
 enum disk_op {

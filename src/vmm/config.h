@@ -32,7 +32,7 @@ struct vm_disk_config {
 	char id[64];		/* the API's drive_id; "" from the CLI */
 	bool is_root;		/* the API's is_root_device: root= names this disk */
 	char partuuid[40];	/* root=PARTUUID=this rather than /dev/vda; "" none */
-	bool sync_io;		/* the API's io_engine "Sync" (its default), not "Async" */
+	bool sync_io;		/* the API's io_engine "Sync": no io_uring */
 };
 
 enum net_kind {

@@ -748,6 +748,37 @@ static void test_short_read_resubmit(void **state)
 	close(fd);
 }
 
+/*
+ * The API's io_engine "Sync": the request is done inside disk_kick(),
+ * before any reap; on io_uring it would still be in the ring.
+ */
+static void test_sync_io_option(void **state)
+{
+	struct fixture *fx = *state;
+	uint8_t want[4096], got[4096] = { 0 };
+	struct iovec iov = { got, sizeof(got) };
+	struct disk_req r = { .op = DISK_OP_READ, .iov = &iov, .iovcnt = 1, .result = -1 };
+	char path[PATH_MAX], err[256] = "";
+	struct disk_opts o = { .path = path, .sync_io = true };
+	struct disk *d = NULL;
+	int fd;
+
+	make_image(fx->dir, "sync.img", 8192, path);
+	fill(want, sizeof(want), 9);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	assert_int_equal(pwrite(fd, want, sizeof(want), 4096), sizeof(want));
+	close(fd);
+	if (disk_open(&d, &o, err, sizeof(err)) < 0)
+		fail_msg("disk_open: %s", err);
+	r.offset = 4096;
+	assert_int_equal(disk_submit(d, &r), 0);
+	disk_kick(d);
+	assert_int_equal(r.result, sizeof(got));
+	assert_memory_equal(got, want, sizeof(want));
+	reap_all(d, 1);
+	disk_close(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -769,6 +800,7 @@ int main(void)
 		BOTH_PATHS(test_drain),
 		BOTH_PATHS(test_queue_full),
 		BOTH_PATHS(test_close_inflight),
+		cmocka_unit_test_setup_teardown(test_sync_io_option, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_short_read_resubmit, setup, teardown),
 	};
 	const size_t n = sizeof(tests) / sizeof(tests[0]);

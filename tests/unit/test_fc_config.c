@@ -398,7 +398,7 @@ static void test_drives(void **state)
 	assert_string_equal(cfg.disks[0].path, data);
 	assert_false(cfg.disks[0].is_root);
 	assert_false(cfg.disks[0].readonly);
-	assert_true(cfg.disks[0].sync_io);	/* Firecracker's default io_engine */
+	assert_false(cfg.disks[0].sync_io);	/* skiff's default io_engine: Async */
 	assert_int_equal(cfg.disks[0].cache, DISK_CACHE_MODE_WRITEBACK);
 	assert_string_equal(cfg.disks[1].id, "rootfs");
 	assert_true(cfg.disks[1].is_root);
@@ -407,13 +407,13 @@ static void test_drives(void **state)
 	ACCEPT(drive(&cfg, "scratch", "{\"drive_id\": \"scratch\", \"path_on_host\": "
 				      "\"%s\", \"is_root_device\": false, "
 				      "\"is_read_only\": true, \"cache_type\": "
-				      "\"Writeback\", \"io_engine\": \"Async\", "
+				      "\"Writeback\", \"io_engine\": \"Sync\", "
 				      "\"rate_limiter\": null}", ro_img));
 	assert_int_equal(cfg.nr_disks, 2);
 	assert_string_equal(cfg.disks[0].id, "scratch");
 	assert_string_equal(cfg.disks[0].path, ro_img);
 	assert_true(cfg.disks[0].readonly);
-	assert_false(cfg.disks[0].sync_io);
+	assert_true(cfg.disks[0].sync_io);
 	/* A new id appends; the serial is the id cut to 20 bytes. */
 	put_data(&cfg, "a-very-long-drive-id_0123456789", data);
 	assert_int_equal(cfg.nr_disks, 3);

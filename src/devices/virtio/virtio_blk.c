@@ -569,6 +569,7 @@ static int blk_open(struct virtio_blk *blk, const struct vm_disk_config *dc)
 		.readonly = dc->readonly,
 		.cache = dc->cache == DISK_CACHE_MODE_NONE ? DISK_CACHE_NONE :
 							     DISK_CACHE_WRITEBACK,
+		.sync_io = dc->sync_io,
 	};
 	char err[512];
 	int ret = disk_open(&blk->disk, &o, err, sizeof(err));
@@ -650,6 +651,7 @@ int virtio_blk_swap(struct vm *vm, unsigned int idx, const char *path, char *err
 		.readonly = vm->cfg->disks[idx].readonly,
 		.cache = vm->cfg->disks[idx].cache == DISK_CACHE_MODE_NONE ?
 			 DISK_CACHE_NONE : DISK_CACHE_WRITEBACK,
+		.sync_io = vm->cfg->disks[idx].sync_io,
 	};
 	ret = disk_open(&fresh, &o, err, errlen);
 	if (ret)
