@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <ctype.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,9 +66,9 @@ enum console_cmd console_filter(struct console_input *st, const uint8_t *in,
 			continue;
 		}
 		st->escape = false;
-		if (c == 'x' || c == 'X') {
+		if (c == st->leave_key || c == toupper((unsigned char)st->leave_key)) {
 			*out_len = n;
-			return CONSOLE_CMD_QUIT;
+			return CONSOLE_CMD_LEAVE;
 		}
 		if (c != CONSOLE_ESCAPE)
 			out[n++] = CONSOLE_ESCAPE;

@@ -128,7 +128,7 @@ static void on_stdin(struct run_loop *rl)
 	}
 	if (!rl->vm)
 		return;		/* no guest yet */
-	if (console_filter(&rl->console, in, n, out, &n_out) == CONSOLE_CMD_QUIT) {
+	if (console_filter(&rl->console, in, n, out, &n_out) == CONSOLE_CMD_LEAVE) {
 		vm_log(rl->vm, "Ctrl-A x: stopping");
 		vm_request_stop(rl->vm, VM_STOP_FORCED, 0);
 	}
@@ -617,7 +617,8 @@ static int run_vm_loop(struct run_loop *rl)
 int cli_run_vm(struct vm_config *cfg, const struct run_opts *o)
 {
 	struct run_loop rl = { .cfg = cfg, .epfd = -1, .sigfd = -1, .timerfd = -1,
-			       .start_efd = -1, .metrics_timerfd = -1 };
+			       .start_efd = -1, .metrics_timerfd = -1,
+			       .console = CONSOLE_INPUT_RUN };
 	char title[96];
 	sigset_t sigs;
 	int status;

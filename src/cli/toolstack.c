@@ -1040,7 +1040,7 @@ static int cmd_top(int argc, char **argv)
 struct relay {
 	int sock;
 	bool in_open;		/* stdin not at end of file yet */
-	bool escape;		/* the last input byte was Ctrl-A */
+	struct console_input in;	/* Ctrl-A d detaches */
 	uint8_t to_vm[4 * RELAY_CHUNK];
 	size_t to_vm_len;
 	int err;		/* why the relay failed: -errno */
@@ -1048,32 +1048,14 @@ struct relay {
 
 enum relay_end { RELAY_DETACHED, RELAY_CLOSED, RELAY_SIGNAL, RELAY_FAILED };
 
-/*
- * Ctrl-A d detaches; Ctrl-A Ctrl-A sends one Ctrl-A; Ctrl-A and any other
- * byte go through as both. Guest-bound bytes are queued; true on detach.
- */
+/* Guest-bound bytes are queued (console_filter); true on Ctrl-A d. */
 static bool relay_filter(struct relay *r, const uint8_t *in, size_t len)
 {
-	size_t i;
+	size_t n;
+	enum console_cmd cmd = console_filter(&r->in, in, len, r->to_vm + r->to_vm_len, &n);
 
-	for (i = 0; i < len; i++) {
-		uint8_t c = in[i];
-
-		if (!r->escape) {
-			if (c == CONSOLE_ESCAPE)
-				r->escape = true;
-			else
-				r->to_vm[r->to_vm_len++] = c;
-			continue;
-		}
-		r->escape = false;
-		if (c == 'd' || c == 'D')
-			return true;
-		if (c != CONSOLE_ESCAPE)
-			r->to_vm[r->to_vm_len++] = CONSOLE_ESCAPE;
-		r->to_vm[r->to_vm_len++] = c;
-	}
-	return false;
+	r->to_vm_len += n;
+	return cmd == CONSOLE_CMD_LEAVE;
 }
 
 static int write_all(int fd, const uint8_t *buf, size_t len)
@@ -1131,9 +1113,9 @@ static int relay_input(struct relay *r)
 	if (n == 0) {
 		/* Keep showing the console; a lone Ctrl-A at the end is a byte. */
 		r->in_open = false;
-		if (r->escape)
+		if (r->in.escape)
 			r->to_vm[r->to_vm_len++] = CONSOLE_ESCAPE;
-		r->escape = false;
+		r->in.escape = false;
 		return 0;
 	}
 	return relay_filter(r, buf, n) ? 1 : 0;
@@ -1220,6 +1202,7 @@ static int console_attached(const char *name, int sock)
 	}
 	r->sock = sock;
 	r->in_open = true;
+	r->in = CONSOLE_INPUT_ATTACH;
 	if (isatty(STDIN_FILENO))
 		fprintf(stderr, "skiff: connected to %s's console (Ctrl-A d detaches)\r\n", name);
 	sig_guard_enter(&guard);

@@ -255,19 +255,23 @@ static void filter(struct console_input *st, const char *in, const char *want,
 
 static void test_console_escapes(void **state)
 {
-	struct console_input st = { 0 };
+	struct console_input st = CONSOLE_INPUT_RUN;
 
 	(void)state;
 	filter(&st, "ls\r", "ls\r", CONSOLE_CMD_NONE);
 	filter(&st, "a\x01\x01" "b", "a\x01" "b", CONSOLE_CMD_NONE);
 	filter(&st, "\x01" "c", "\x01" "c", CONSOLE_CMD_NONE);
-	filter(&st, "ab\x01x" "cd", "ab", CONSOLE_CMD_QUIT);
+	filter(&st, "ab\x01x" "cd", "ab", CONSOLE_CMD_LEAVE);
 	/* The escape survives a read boundary. */
 	st.escape = false;
 	filter(&st, "q\x01", "q", CONSOLE_CMD_NONE);
-	filter(&st, "x", "", CONSOLE_CMD_QUIT);
+	filter(&st, "x", "", CONSOLE_CMD_LEAVE);
 	filter(&st, "\x01", "", CONSOLE_CMD_NONE);
 	filter(&st, "\x01", "\x01", CONSOLE_CMD_NONE);
+	/* skiff console: Ctrl-A d leaves, Ctrl-A x is typed. */
+	st = CONSOLE_INPUT_ATTACH;
+	filter(&st, "a\x01x", "a\x01x", CONSOLE_CMD_NONE);
+	filter(&st, "b\x01" "D", "b", CONSOLE_CMD_LEAVE);
 }
 
 int main(void)
