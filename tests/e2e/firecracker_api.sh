@@ -6,6 +6,10 @@
 # initrd. The root filesystem's /sbin/init reports what / is, then waits;
 # PUT /actions SendCtrlAltDel types Ctrl-Alt-Del on the PS/2 keyboard and
 # the guest reboots, which ends skiff serve (status 4). One boot.
+# The guide's network (tap0, 172.16.0.1/30, net1 with its guest_mac) is
+# set up in a network namespace of the test's own when it runs as root, and
+# PUT /entropy adds virtio-rng: the guest pings the tap's host end and
+# reports its MAC and its hardware RNG.
 set -u
 ROOT=${SKIFF_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$ROOT/tests/lib.sh"
@@ -14,7 +18,8 @@ CACHE=${SKIFF_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/skiff}
 CUR=$CACHE/guest/current
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-900}
 T=$(mktemp -d)
-trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
+ns=skifffc$$
+trap 'kill -9 $(jobs -p) 2>/dev/null; ip netns del "$ns" 2>/dev/null; rm -rf "$T"' EXIT
 
 skip_all() {
 	echo "# SKIPPING the Firecracker API boot: $1" >&2
@@ -33,7 +38,7 @@ done
 # The root filesystem: the initramfs's files, and an init that checks /.
 mkdir "$T/root"
 (cd "$T/root" && cpio -idm --quiet <"$CUR/initramfs.cpio") || { not_ok "initramfs unpacks"; exit 1; }
-mkdir -p "$T/root/sbin" "$T/root/proc"
+mkdir -p "$T/root/sbin" "$T/root/proc" "$T/root/sys"
 cat >"$T/root/sbin/init" <<'EOF'
 #!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
@@ -41,6 +46,15 @@ while read -r dev dir type opts rest; do
 	[ "$dir" = / ] && echo "SKIFF-FC-ROOT $type ${opts%%,*}"
 done </proc/mounts
 echo "SKIFF-FC-CMDLINE $(/bin/busybox cat /proc/cmdline)"
+/bin/busybox mount -t sysfs sysfs /sys
+echo "SKIFF-FC-RNG $(/bin/busybox cat /sys/class/misc/hw_random/rng_current)"
+if [ -e /sys/class/net/eth0 ]; then
+	echo "SKIFF-FC-MAC $(/bin/busybox cat /sys/class/net/eth0/address)"
+	# The guide's guest side of the network.
+	/bin/busybox ip addr add 172.16.0.2/30 dev eth0
+	/bin/busybox ip link set eth0 up
+	/bin/busybox ping -c 1 -W 10 172.16.0.1 >/dev/null && echo "SKIFF-FC-PING ok"
+fi
 /bin/busybox sync
 echo "SKIFF-FC-WAITING"
 exec /bin/busybox sleep 900
@@ -53,7 +67,20 @@ fi
 cp "$CUR/vmlinux" "$T/vmlinux"
 
 API_SOCKET=$T/firecracker.socket
-"$SKIFF" serve --api-sock "$API_SOCKET" --shutdown-timeout 60 </dev/null >"$T/console" 2>"$T/stderr" &
+# The guide's host side of the network, in our own namespace.
+NSX=()
+if [ "$(id -u)" -eq 0 ] && [ -c /dev/net/tun ] && ip netns add "$ns" 2>/dev/null; then
+	NSX=(ip netns exec "$ns")
+	"${NSX[@]}" ip tuntap add dev tap0 mode tap
+	"${NSX[@]}" ip addr add 172.16.0.1/30 dev tap0
+	"${NSX[@]}" ip link set tap0 up
+else
+	echo "# SKIPPING the guide's network: needs root, /dev/net/tun and ip netns" >&2
+	skip "PUT /network-interfaces boots a NIC the guest pings through" \
+		"needs root, /dev/net/tun and ip netns"
+fi
+"${NSX[@]}" "$SKIFF" serve --api-sock "$API_SOCKET" --shutdown-timeout 60 </dev/null \
+	>"$T/console" 2>"$T/stderr" &
 pid=$!
 for i in $(seq 200); do
 	[ -S "$API_SOCKET" ] && break
@@ -99,6 +126,19 @@ status=$(curl -s -o "$T/r4" -w '%{http_code}' -X PUT --unix-socket "${API_SOCKET
 	}" \
 	"http://localhost/machine-config")
 check "PUT /machine-config ($status $(cat "$T/r4"))" [ "$status" = 204 ]
+if [ ${#NSX[@]} -gt 0 ]; then
+	status=$(curl -s -o "$T/r7" -w '%{http_code}' -X PUT --unix-socket "${API_SOCKET}" \
+		--data '{
+			"iface_id": "net1",
+			"guest_mac": "06:00:AC:10:00:02",
+			"host_dev_name": "tap0"
+		}' \
+		"http://localhost/network-interfaces/net1")
+	check "PUT /network-interfaces/net1 ($status $(cat "$T/r7"))" [ "$status" = 204 ]
+fi
+status=$(curl -s -o "$T/r8" -w '%{http_code}' -X PUT --unix-socket "${API_SOCKET}" \
+	--data '{}' "http://localhost/entropy")
+check "PUT /entropy ($status $(cat "$T/r8"))" [ "$status" = 204 ]
 sleep 0.015
 status=$(curl -s -o "$T/r5" -w '%{http_code}' -X PUT --unix-socket "${API_SOCKET}" \
 	--data "{
@@ -127,6 +167,14 @@ check "the root filesystem is the ext4 drive, mounted read-write" \
 	grep -q '^SKIFF-FC-ROOT ext4 rw' "$T/console.txt"
 check "the kernel got root=/dev/vda rw and no pci=off" \
 	bash -c "grep '^SKIFF-FC-CMDLINE' '$T/console.txt' | grep 'root=/dev/vda rw' | grep -qv 'pci=off'"
+check "PUT /entropy gave the guest virtio-rng as its hardware RNG" \
+	grep -q '^SKIFF-FC-RNG virtio_rng' "$T/console.txt"
+if [ ${#NSX[@]} -gt 0 ]; then
+	check "PUT /network-interfaces: the guest's eth0 has the guest_mac" \
+		grep -q '^SKIFF-FC-MAC 06:00:ac:10:00:02' "$T/console.txt"
+	check "  ... and pings the tap's host end, 172.16.0.1" \
+		grep -q '^SKIFF-FC-PING ok' "$T/console.txt"
+fi
 check "skiff's messages went to the logger's log_path" grep -q 'stopped, exit status 4' "$LOGFILE"
 check "  ... the keys went in through the i8042" grep -q 'SendCtrlAltDel: typed' "$LOGFILE"
 if [ "$rc" -ne 4 ] || ! grep -q '^SKIFF-FC-ROOT' "$T/console.txt"; then
