@@ -284,6 +284,32 @@ static void test_ctrl_alt_del(void **state)
 	assert_int_equal(vm->ctrl_alt_del(vm->ctrl_alt_del_opaque), -EAGAIN);
 }
 
+/*
+ * A guest that never reads: the output buffer and the keyboard's 16-byte
+ * queue fill, later bytes are lost (as on a real keyboard), skiff goes on,
+ * and Ctrl-Alt-Del is refused rather than typed in part.
+ */
+static void test_keyboard_queue_full(void **state)
+{
+	struct devtest *dt = *state;
+	struct vm *vm = dt->vm;
+	unsigned int i, got = 0;
+
+	outb(vm, DATA, 0xf4);		/* scanning on */
+	expect_kbd(dt, (const uint8_t[]){ 0xfa }, 1);
+	for (i = 0; i < 40; i++)
+		outb(vm, DATA, 0xee);	/* echo: one byte each */
+	assert_int_equal(vm->ctrl_alt_del(vm->ctrl_alt_del_opaque), -EAGAIN);
+	while (inb(vm, STATUS) & 0x01) {
+		assert_int_equal(inb(vm, DATA), 0xee);
+		got++;
+		assert_true(got <= 40);
+	}
+	assert_int_equal(got, 1 + 16);	/* the output buffer and the queue */
+	/* Room again: Ctrl-Alt-Del goes in whole. */
+	assert_int_equal(vm->ctrl_alt_del(vm->ctrl_alt_del_opaque), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, devtest_teardown_no_irq)
 #define T_IRQ(fn) cmocka_unit_test_setup_teardown(fn, setup, devtest_teardown)
 
@@ -293,6 +319,7 @@ int main(void)
 		T(test_ports_and_acpi),
 		T_IRQ(test_keyboard_commands),
 		T_IRQ(test_ctrl_alt_del),
+		T_IRQ(test_keyboard_queue_full),
 		T(test_status_idle),
 		T(test_self_tests),
 		T(test_command_byte),
