@@ -189,52 +189,6 @@ typedef int (*put_fn)(struct vm_config *cfg, const json_t *body, char *err, size
 typedef int (*put_id_fn)(struct vm_config *cfg, const char *id, const json_t *body,
 			 char *err, size_t errlen);
 
-static const struct {
-	const char *path;
-	put_fn fn;
-} put_resources[] = {
-	{ "/boot-source", fc_put_boot_source },
-	{ "/machine-config", fc_put_machine_config },
-	{ "/entropy", fc_put_entropy },
-	{ "/logger", fc_put_logger },
-	{ "/metrics", fc_put_metrics },
-};
-
-static bool handle_put_config(struct controller *c, const char *method, const char *path,
-			      json_t *body, struct api_reply *reply)
-{
-	char err[ERR_LEN] = "";
-	const char *id = NULL;
-	put_fn fn = NULL;
-	put_id_fn id_fn = NULL;
-	unsigned int i;
-
-	if (!strcmp(method, "PATCH") && !strcmp(path, "/machine-config")) {
-		fn = fc_patch_machine_config;
-	} else if (!strcmp(method, "PUT")) {
-		for (i = 0; i < sizeof(put_resources) / sizeof(put_resources[0]); i++)
-			if (!strcmp(path, put_resources[i].path))
-				fn = put_resources[i].fn;
-		if ((id = path_id(path, "/drives/")))
-			id_fn = fc_put_drive;
-		else if ((id = path_id(path, "/network-interfaces/")))
-			id_fn = fc_put_network_interface;
-	}
-	if (!fn && !id_fn)
-		return false;
-	if (c->state != INSTANCE_NOT_STARTED) {
-		api_reply_fault(reply, 400, "%s %s: not allowed after the instance started",
-				method, path);
-		return true;
-	}
-	if ((fn ? fn(c->cfg, body, err, sizeof(err)) :
-		  id_fn(c->cfg, id, body, err, sizeof(err))) < 0)
-		api_reply_fault(reply, 400, "%s", err);
-	else
-		reply_ok(reply);
-	return true;
-}
-
 /* ---- Run time ---- */
 
 static void patch_vm(struct controller *c, json_t *body, struct api_reply *reply)
@@ -474,43 +428,96 @@ static void patch_drive(struct controller *c, const char *id, json_t *body,
 		reply_ok(reply);
 }
 
-static bool handle_runtime(struct controller *c, const char *method, const char *path,
-			   json_t *body, struct api_reply *reply)
-{
-	const char *id;
+/* ---- Routes ---- */
 
-	if (!strcmp(method, "PATCH") && !strcmp(path, "/vm"))
-		patch_vm(c, body, reply);
-	else if (!strcmp(method, "PUT") && !strcmp(path, "/actions"))
-		put_actions(c, body, reply);
-	else if (!strcmp(method, "PATCH") && (id = path_id(path, "/drives/")))
-		patch_drive(c, id, body, reply);
-	else
-		return false;
-	return true;
+/*
+ * Every route with a body. A path ending in '/' takes an id after it.
+ * Pre-boot resources (config, config_id) are refused once the instance
+ * started; run-time ones decide for themselves.
+ */
+static const struct route {
+	const char *method, *path;
+	put_fn config;
+	put_id_fn config_id;
+	void (*runtime)(struct controller *c, json_t *body, struct api_reply *reply);
+	void (*runtime_id)(struct controller *c, const char *id, json_t *body,
+			   struct api_reply *reply);
+} routes[] = {
+	{ "PUT", "/boot-source", .config = fc_put_boot_source },
+	{ "PUT", "/machine-config", .config = fc_put_machine_config },
+	{ "PATCH", "/machine-config", .config = fc_patch_machine_config },
+	{ "PUT", "/entropy", .config = fc_put_entropy },
+	{ "PUT", "/logger", .config = fc_put_logger },
+	{ "PUT", "/metrics", .config = fc_put_metrics },
+	{ "PUT", "/drives/", .config_id = fc_put_drive },
+	{ "PUT", "/network-interfaces/", .config_id = fc_put_network_interface },
+	{ "PATCH", "/vm", .runtime = patch_vm },
+	{ "PUT", "/actions", .runtime = put_actions },
+	{ "PATCH", "/drives/", .runtime_id = patch_drive },
+};
+
+static const struct route *find_route(const char *method, const char *path,
+				      const char **id)
+{
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct route *r = &routes[i];
+		size_t n = strlen(r->path);
+
+		if (strcmp(method, r->method))
+			continue;
+		if (r->path[n - 1] == '/') {
+			*id = path_id(path, r->path);
+			if (*id)
+				return r;
+		} else if (!strcmp(path, r->path)) {
+			*id = NULL;
+			return r;
+		}
+	}
+	return NULL;
 }
 
-static bool known_body_route(const char *method, const char *path)
+static void dispatch(struct controller *c, const struct route *r, const char *id,
+		     const char *method, const char *path, json_t *body,
+		     struct api_reply *reply)
 {
-	if (strcmp(method, "PUT") && strcmp(method, "PATCH"))
-		return false;
-	return !strcmp(path, "/vm") || !strcmp(path, "/actions") ||
-	       !strcmp(path, "/boot-source") || !strcmp(path, "/machine-config") ||
-	       !strcmp(path, "/entropy") || !strcmp(path, "/logger") ||
-	       !strcmp(path, "/metrics") || path_id(path, "/drives/") ||
-	       path_id(path, "/network-interfaces/");
+	char err[ERR_LEN] = "";
+	int ret;
+
+	if (r->runtime) {
+		r->runtime(c, body, reply);
+		return;
+	}
+	if (r->runtime_id) {
+		r->runtime_id(c, id, body, reply);
+		return;
+	}
+	if (c->state != INSTANCE_NOT_STARTED) {
+		api_reply_fault(reply, 400, "%s %s: not allowed after the instance started",
+				method, path);
+		return;
+	}
+	ret = r->config ? r->config(c->cfg, body, err, sizeof(err)) :
+			  r->config_id(c->cfg, id, body, err, sizeof(err));
+	if (ret < 0)
+		api_reply_fault(reply, 400, "%s", err);
+	else
+		reply_ok(reply);
 }
 
 void controller_handle(void *opaque, const char *method, const char *path,
 		       const char *body, size_t len, struct api_reply *reply)
 {
 	struct controller *c = opaque;
+	const struct route *route;
+	const char *id;
 	json_t *j;
 
 	pthread_mutex_lock(&c->lock);
 	if (!strcmp(method, "GET") && handle_get(c, path, reply))
 		goto out;
-	if (!known_body_route(method, path)) {
+	route = find_route(method, path, &id);
+	if (!route) {
 		api_reply_fault(reply, 400, "Invalid request method and/or path: %s %s",
 				method, path);
 		goto out;
@@ -518,10 +525,7 @@ void controller_handle(void *opaque, const char *method, const char *path,
 	j = parse_body(path + 1, body, len, reply);
 	if (!j)
 		goto out;
-	if (!handle_runtime(c, method, path, j, reply) &&
-	    !handle_put_config(c, method, path, j, reply))
-		api_reply_fault(reply, 400, "Invalid request method and/or path: %s %s",
-				method, path);
+	dispatch(c, route, id, method, path, j, reply);
 	json_decref(j);
 out:
 	pthread_mutex_unlock(&c->lock);
