@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -22,6 +21,7 @@
 
 #include "api/controller.h"
 #include "api/fc_config.h"
+#include "tmpdir.h"
 #include "cli/cli.h"
 
 /* ---- files the requests name, in a directory made for the test run ---- */
@@ -30,48 +30,23 @@ static char dir[64];
 static char kernel[128], rootfs[128], data[128], log_file[128], metrics_file[128];
 static char fifo[128];
 
-static int make_file(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
-
-	if (fd < 0 || write(fd, "x", 1) != 1)
-		return -1;
-	return close(fd);
-}
-
 static int make_files(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/skiff-ctl-test-XXXXXX");
-	if (!mkdtemp(dir))
+	if (tmpdir_make(dir, sizeof(dir), NULL, "ctl-test"))
 		return -1;
-	snprintf(kernel, sizeof(kernel), "%s/vmlinux", dir);
-	snprintf(rootfs, sizeof(rootfs), "%s/rootfs.ext4", dir);
-	snprintf(data, sizeof(data), "%s/data.img", dir);
 	snprintf(log_file, sizeof(log_file), "%s/skiff.log", dir);
 	snprintf(metrics_file, sizeof(metrics_file), "%s/metrics.json", dir);
 	snprintf(fifo, sizeof(fifo), "%s/metrics.fifo", dir);
-	return make_file(kernel) || make_file(rootfs) || make_file(data) ? -1 : 0;
+	return tmpdir_file(dir, "vmlinux", kernel, sizeof(kernel)) ||
+	       tmpdir_file(dir, "rootfs.ext4", rootfs, sizeof(rootfs)) ||
+	       tmpdir_file(dir, "data.img", data, sizeof(data)) ? -1 : 0;
 }
 
-/* Everything in the directory: what tests made, and what a failed one left. */
 static int remove_files(void **state)
 {
-	char path[sizeof(dir) + 256];
-	struct dirent *e;
-	DIR *d = opendir(dir);
-
 	(void)state;
-	if (!d)
-		return -1;
-	while ((e = readdir(d)) != NULL) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		unlink(path);
-	}
-	closedir(d);
-	return rmdir(dir);
+	return tmpdir_remove(dir);
 }
 
 /* ---- the fake operations ---- */

@@ -6,7 +6,6 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <liburing.h>
 #include <limits.h>
 #include <linux/magic.h>
@@ -20,6 +19,7 @@
 #include <unistd.h>
 
 #include "backends/disk.h"
+#include "tmpdir.h"
 
 #define KIB 1024u
 #define MIB (1024u * 1024u)
@@ -31,31 +31,11 @@ struct fixture {
 	char dir[DIR_MAX];
 };
 
-static int make_dir(char *dir, size_t len, const char *parent)
-{
-	snprintf(dir, len, "%s/skiff-disk-XXXXXX", parent);
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int rm_one(const char *p, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(p);
-}
-
-static void remove_dir(const char *dir)
-{
-	nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
-}
-
 static int setup(void **state)
 {
-	const char *tmp = getenv("TMPDIR");
 	struct fixture *fx = calloc(1, sizeof(*fx));
 
-	if (!fx || make_dir(fx->dir, sizeof(fx->dir), tmp && *tmp ? tmp : "/tmp")) {
+	if (!fx || tmpdir_make(fx->dir, sizeof(fx->dir), NULL, "disk")) {
 		free(fx);
 		return -1;
 	}
@@ -67,7 +47,7 @@ static int teardown(void **state)
 {
 	struct fixture *fx = *state;
 
-	remove_dir(fx->dir);
+	tmpdir_remove(fx->dir);
 	free(fx);
 	return 0;
 }
@@ -525,12 +505,12 @@ static void test_write_zeroes(void **state)
 
 	check_write_zeroes(fx->dir);
 	if (statfs("/dev/shm", &sfs) || sfs.f_type != TMPFS_MAGIC ||
-	    make_dir(shm, sizeof(shm), "/dev/shm")) {
+	    tmpdir_make(shm, sizeof(shm), "/dev/shm", "disk")) {
 		printf("# NOTE: no tmpfs at /dev/shm: zero-range fallback not checked\n");
 		return;
 	}
 	check_write_zeroes(shm);
-	remove_dir(shm);
+	tmpdir_remove(shm);
 }
 
 static void direct_io(struct disk *d)

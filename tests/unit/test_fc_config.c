@@ -5,7 +5,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 
 #include "api/fc_config.h"
 #include "cli/cli.h"
+#include "tmpdir.h"
 
 /* Files the requests name, in a directory made for the test run. */
 static char dir[64];
@@ -34,18 +34,11 @@ static int make_files(void **state)
 	char path[128];
 
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/skiff-fc-test-XXXXXX");
-	if (!mkdtemp(dir))
+	if (tmpdir_make(dir, sizeof(dir), NULL, "fc-test"))
 		return -1;
-	for (unsigned int i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
-		int fd;
-
-		snprintf(path, sizeof(path), "%s/%s", dir, made[i]);
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
-		if (fd < 0 || write(fd, "x", 1) != 1)
+	for (unsigned int i = 0; i < sizeof(made) / sizeof(made[0]); i++)
+		if (tmpdir_file(dir, made[i], path, sizeof(path)))
 			return -1;
-		close(fd);
-	}
 	snprintf(kernel, sizeof(kernel), "%s/vmlinux", dir);
 	snprintf(initrd, sizeof(initrd), "%s/initrd", dir);
 	snprintf(rootfs, sizeof(rootfs), "%s/rootfs.ext4", dir);
@@ -57,24 +50,10 @@ static int make_files(void **state)
 	return chmod(ro_img, 0444);
 }
 
-/* Everything in the directory: what tests made, and what a failed one left. */
 static int remove_files(void **state)
 {
-	char path[sizeof(dir) + 256];
-	struct dirent *e;
-	DIR *d = opendir(dir);
-
 	(void)state;
-	if (!d)
-		return -1;
-	while ((e = readdir(d)) != NULL) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		unlink(path);
-	}
-	closedir(d);
-	return rmdir(dir);
+	return tmpdir_remove(dir);
 }
 
 static int release_json(void **state)
