@@ -99,7 +99,6 @@ struct virtio_net {
 	struct virtq_seg segs[NET_QUEUE_SIZE];
 	struct iovec iov[NET_RX_MAX_IOV];
 	struct rx_chain rx[NET_QUEUE_SIZE];
-	uint8_t *tx_buf;		/* user-mode: the frame made contiguous */
 	bool tx_blocked;		/* the backend is full: wait for tx_wake_fd */
 	bool tx_wake_added;
 	/* Counters for the log and the control API (vmm/metrics.h). */
@@ -160,15 +159,16 @@ static int tx_one(struct virtio_net *n, unsigned int pair, const struct virtq_ch
 	virtq_chain_read(c, 0, &h, sizeof(h));
 	if (!tx_hdr_ok(n, &h))
 		return 0;
-	if (n->be->has_vnet_hdr) {
+	/*
+	 * The guest's buffers go to the backend as they are: a tap takes the
+	 * header too; user-mode networking copies the frame into its ring,
+	 * the one copy on the way out.
+	 */
+	if (n->be->has_vnet_hdr)
 		k = (int)virtq_chain_iov(c, false, 0, c->readable, iov);
-		ret = n->be->ops->send(n->be, pair, iov, k);
-	} else {
-		/* One copy, here: the backend gets a contiguous frame. */
-		virtq_chain_read(c, NET_VNET_HDR_LEN, n->tx_buf, frame);
-		iov[0] = (struct iovec){ .iov_base = n->tx_buf, .iov_len = frame };
-		ret = n->be->ops->send(n->be, pair, iov, 1);
-	}
+	else
+		k = (int)virtq_chain_iov(c, false, NET_VNET_HDR_LEN, frame, iov);
+	ret = n->be->ops->send(n->be, pair, iov, k);
 	if (ret == -ENOBUFS)
 		return -ENOBUFS;
 	if (ret < 0)
@@ -630,7 +630,6 @@ static void net_destroy(struct virtio_dev *vdev)
 		       (unsigned long long)n->pair_rx[i]);
 	if (n->be)
 		n->be->ops->close(n->be);
-	free(n->tx_buf);
 	free(n);
 }
 
@@ -798,14 +797,8 @@ static int net_create_one(struct vm *vm, unsigned int idx)
 
 	if (!n)
 		return -ENOMEM;
-	n->tx_buf = malloc(NET_MAX_FRAME);
-	if (!n->tx_buf) {
-		free(n);
-		return -ENOMEM;
-	}
 	ret = open_backend(n, vm, nc);
 	if (ret) {
-		free(n->tx_buf);
 		free(n);
 		return ret;
 	}
@@ -831,7 +824,6 @@ static int net_create_one(struct vm *vm, unsigned int idx)
 	ret = virtio_pci_init(&n->vdev, vm);
 	if (ret) {
 		n->be->ops->close(n->be);
-		free(n->tx_buf);
 		free(n);
 		return ret;
 	}
