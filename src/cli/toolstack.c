@@ -1181,12 +1181,6 @@ static enum relay_end relay(struct relay *r, const struct sig_guard *g)
 	}
 }
 
-static int console_connect(const char *path, int *fd)
-{
-	*fd = skiff_socket_connect(path, 0);
-	return *fd < 0 ? *fd : 0;
-}
-
 static int console_attached(const char *name, int sock)
 {
 	struct relay *r = calloc(1, sizeof(*r));
@@ -1229,7 +1223,7 @@ static int cmd_console(int argc, char **argv)
 	static const char usage[] = "usage: skiff console NAME   (Ctrl-A d detaches)\n";
 	char path[PATH_LEN], sock_path[PATH_LEN];
 	const char *name = argv[1];
-	int sock, ret;
+	int sock;
 
 	if (argc == 2 && (!strcmp(name, "-h") || !strcmp(name, "--help"))) {
 		fputs(usage, stdout);
@@ -1247,11 +1241,11 @@ static int cmd_console(int argc, char **argv)
 			"(no console socket)\n", name, name);
 		return FAILED;
 	}
-	ret = console_connect(path, &sock);
-	if (ret == -ECONNREFUSED && probe(sock_path))
-		return report("console", name, ret, NULL);	/* died: stale */
-	if (ret) {
-		fprintf(stderr, "skiff console %s: %s: %s\n", name, path, strerror(-ret));
+	sock = skiff_socket_connect(path, 0);
+	if (sock == -ECONNREFUSED && probe(sock_path))
+		return report("console", name, sock, NULL);	/* died: stale */
+	if (sock < 0) {
+		fprintf(stderr, "skiff console %s: %s: %s\n", name, path, strerror(-sock));
 		return FAILED;
 	}
 	return console_attached(name, sock);

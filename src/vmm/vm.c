@@ -141,18 +141,25 @@ int vm_add_acpi_dev(struct vm *vm, const struct acpi_dev_desc *desc)
 	return 0;
 }
 
-/* Parked vCPUs look at stopping again: a paused VM can be stopped. */
-static void wake_parked(struct vm *vm)
+/*
+ * Every vCPU thread sees stopping: parked ones are woken (a paused VM can
+ * be stopped), running ones kicked out of KVM_RUN.
+ */
+static void signal_stopping(struct vm *vm)
 {
+	unsigned int i;
+
+	atomic_store(&vm->stopping, true);
 	pthread_mutex_lock(&vm->pause_lock);
 	pthread_cond_broadcast(&vm->pause_cond);
 	pthread_mutex_unlock(&vm->pause_lock);
+	for (i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
 }
 
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status)
 {
 	uint64_t one = 1;
-	unsigned int i;
 
 	pthread_mutex_lock(&vm->stop_lock);
 	if (vm->stop_reason == VM_RUNNING) {
@@ -160,10 +167,7 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status)
 		vm->stop_status = status;
 	}
 	pthread_mutex_unlock(&vm->stop_lock);
-	atomic_store(&vm->stopping, true);
-	wake_parked(vm);
-	for (i = 0; i < vm->nr_vcpus; i++)
-		vcpu_kick(&vm->vcpus[i]);
+	signal_stopping(vm);
 	if (vm->stop_efd >= 0 && write(vm->stop_efd, &one, sizeof(one)) < 0)
 		return;	/* counter overflow only: a wakeup is pending anyway */
 }
@@ -508,10 +512,7 @@ void vm_stop_vcpus(struct vm *vm)
 {
 	unsigned int i;
 
-	atomic_store(&vm->stopping, true);
-	wake_parked(vm);
-	for (i = 0; i < vm->nr_vcpus; i++)
-		vcpu_kick(&vm->vcpus[i]);
+	signal_stopping(vm);
 	for (i = 0; i < vm->nr_vcpus; i++)
 		vcpu_join(&vm->vcpus[i]);
 }
