@@ -345,6 +345,11 @@ bool disk_readonly(const struct disk *d)
 	return d->readonly;
 }
 
+bool disk_is_sync(const struct disk *d)
+{
+	return !d->uring;
+}
+
 int disk_event_fd(const struct disk *d)
 {
 	return d->efd;

@@ -71,6 +71,8 @@ void disk_close(struct disk *d);
 
 uint64_t disk_size(const struct disk *d);	/* bytes, a multiple of 512 */
 bool disk_readonly(const struct disk *d);
+/* Requests run inside disk_kick(): io_engine "Sync", or no io_uring here. */
+bool disk_is_sync(const struct disk *d);
 
 /*
  * Queue r. Nothing reaches the kernel until disk_kick(), so a device

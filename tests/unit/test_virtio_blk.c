@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <liburing.h>
 
 #include "devices/pci/pci.h"
 #include "vmm/vm.h"
@@ -944,6 +945,42 @@ static void test_two_disks(void **state)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define BOTH(fn) T(fn), { #fn "_sync", fn, setup_sync, teardown, NULL }
 
+/* The verbose log line of a VM with one disk, io_engine "Sync" or not. */
+static char *attach_log(struct fixture *f, bool sync_io)
+{
+	struct vm_config cfg = disk_config(f->path, false);
+	struct pt_capture cap;
+	char *log;
+
+	cfg.verbose = true;
+	cfg.disks[0].sync_io = sync_io;
+	f->dt = pcitest_new(&cfg);
+	pt_capture_begin(&cap);
+	devtest_attach(f->dt, "virtio-blk", 40);
+	log = pt_capture_end(&cap);
+	devtest_free(f->dt);
+	f->dt = NULL;
+	return log;
+}
+
+/* The API's io_engine "Sync" reaches the disk: no io_uring for it. */
+static void test_io_engine_sync(void **state)
+{
+	struct fixture *f = *state;
+	struct io_uring ring;
+	char *log = attach_log(f, true);
+
+	assert_non_null(strstr(log, "synchronous I/O"));
+	free(log);
+	/* "Async" uses io_uring, where this host has it. */
+	if (io_uring_queue_init(4, &ring, 0) < 0)
+		return;
+	io_uring_queue_exit(&ring);
+	log = attach_log(f, false);
+	assert_null(strstr(log, "synchronous I/O"));
+	free(log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -966,6 +1003,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_images, setup_image, teardown),
 		cmocka_unit_test_setup_teardown(test_image_locked, setup_image, teardown),
 		cmocka_unit_test_setup_teardown(test_two_disks, setup_image, teardown),
+		cmocka_unit_test_setup_teardown(test_io_engine_sync, setup_image, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

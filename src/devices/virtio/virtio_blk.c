@@ -619,8 +619,9 @@ static int blk_create_one(struct vm *vm, unsigned int i)
 		ret = evloop_add(vm->io, disk_event_fd(blk->disk), on_disk_event, blk);
 		blk->evloop_added = !ret;
 	}
-	vm_log(vm, "%s: %s, %llu sectors%s", blk->vdev.name, blk->path,
-	       (unsigned long long)blk->capacity, disk_readonly(blk->disk) ? ", read-only" : "");
+	vm_log(vm, "%s: %s, %llu sectors%s%s", blk->vdev.name, blk->path,
+	       (unsigned long long)blk->capacity, disk_readonly(blk->disk) ? ", read-only" : "",
+	       disk_is_sync(blk->disk) ? ", synchronous I/O" : "");
 	return ret;
 }
 
