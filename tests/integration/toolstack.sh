@@ -16,8 +16,13 @@ fi
 
 # console_ticks NAME: the last tick the console shows (attach, detach).
 console_ticks() {
-	(sleep 0.5; printf '\001d') | timeout 10 "$SKIFF" console "$1" 2>/dev/null |
-		tr -d '\r' | grep -o 'ticker: [0-9]*' | tail -1 | cut -d' ' -f2
+	local out=$T/console.out
+	: >"$out"
+	# Detach once the replay has shown a tick (and 0.2 s more for the rest
+	# of it), not after a fixed time: a slow start could detach first.
+	(for _ in $(seq 100); do grep -q 'ticker: ' "$out" && break; sleep 0.1; done
+	 sleep 0.2; printf '\001d') | timeout 10 "$SKIFF" console "$1" 2>/dev/null >"$out"
+	tr -d '\r' <"$out" | grep -o 'ticker: [0-9]*' | tail -1 | cut -d' ' -f2
 }
 vm_pid() { python3 -c 'import json,sys; print(json.load(sys.stdin)["metrics"]["vmm"]["pid"])'; }
 
